@@ -1,0 +1,43 @@
+"""The error types of gotor.
+
+Everything gotor raises on purpose derives from :class:`GotorError`.  The split
+follows h11: a *remote* fault (a peer or a document broke the protocol) is a
+:class:`ProtocolError`; a *local* fault (our caller misused an API) is a
+:class:`LocalError`.  Decoders of cells and documents raise only
+:class:`ProtocolError` (or its subclasses) on malformed input, whatever the bytes.
+"""
+
+from __future__ import annotations
+
+
+class GotorError(Exception):
+    """Base class of every error gotor raises deliberately."""
+
+
+class LocalError(GotorError):
+    """The caller used an API wrongly (a bug on our side, not the peer's)."""
+
+
+class ProtocolError(GotorError):
+    """Input from outside (a cell, a document, a handshake) violates the protocol.
+
+    ``reason`` is a short human-readable explanation; ``str(err)`` is the same.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class DocumentError(ProtocolError):
+    """A directory document is malformed; ``line`` is its 1-based line number if known."""
+
+    def __init__(self, reason: str, line: int | None = None) -> None:
+        where = f"line {line}: " if line is not None else ""
+        super().__init__(where + reason)
+        self.line = line
+
+
+class VerificationError(ProtocolError):
+    """Well-formed input failed a cryptographic or validity check
+    (bad signature, unknown or expired key, digest mismatch, outside its validity window)."""
