@@ -41,3 +41,35 @@ class DocumentError(ProtocolError):
 class VerificationError(ProtocolError):
     """Well-formed input failed a cryptographic or validity check
     (bad signature, unknown or expired key, digest mismatch, outside its validity window)."""
+
+
+class Cancelled(BaseException):
+    """The awaiting task was cancelled (the same type in every runtime binding).
+
+    Like asyncio's CancelledError it derives from BaseException, so that a
+    generic ``except Exception`` in cleanup code does not swallow it.
+    """
+
+
+class Timeout(GotorError):
+    """An operation did not complete within its deadline."""
+
+
+class NetworkError(GotorError):
+    """A transport failure, reported the same way by every runtime binding."""
+
+
+class ConnectionRefused(NetworkError):
+    """Nothing accepts connections at that address."""
+
+
+class ConnectionReset(NetworkError):
+    """The connection was reset (the peer or its host died, or it aborted)."""
+
+
+class ClosedError(NetworkError):
+    """The stream was already closed locally."""
+
+
+class TlsError(NetworkError):
+    """The TLS handshake or a TLS record failed."""

@@ -1,0 +1,116 @@
+"""The trace of a simulation: every observable event, in a stable JSON-lines format.
+
+Each record is one line, ``{"t": <virtual seconds>, "node": ..., "ev": ..., ...}``
+with sorted keys and no whitespace, so that the same run gives the same bytes in
+any process.  The trace hash is SHA-256 over all lines.  Only what is the same
+from run to run may be recorded: virtual times, lengths and digests of plaintext
+(never TLS ciphertext, which differs on every run), names and reasons.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+
+class _Clock(Protocol):
+    @property
+    def now(self) -> float: ...
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float):
+        return round(value, 9)
+    return value
+
+
+def encode_record(t: float, node: str, event: str, fields: dict[str, Any]) -> str:
+    record = {k: _jsonable(v) for k, v in fields.items()}
+    record.update(t=round(float(t), 9), node=node, ev=event)
+    return json.dumps(record, sort_keys=True, separators=(",", ":"))
+
+
+class TraceRecorder:
+    """Collects records, keeps a running hash, optionally writes them to a file."""
+
+    def __init__(self, clock: _Clock, *, keep: bool = False) -> None:
+        self._clock = clock
+        self._hash = hashlib.sha256()
+        self.count = 0
+        self.keep = keep
+        self.lines: list[str] = []
+        self._sink: IO[str] | None = None
+
+    def write_to(self, sink: IO[str] | None) -> None:
+        self._sink = sink
+
+    def record(self, node: str, event: str, **fields: Any) -> None:
+        line = encode_record(self._clock.now, node, event, fields)
+        self._hash.update(line.encode())
+        self._hash.update(b"\n")
+        self.count += 1
+        if self.keep:
+            self.lines.append(line)
+        if self._sink is not None:
+            self._sink.write(line + "\n")
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+
+def hash_lines(lines: Iterable[str]) -> str:
+    h = hashlib.sha256()
+    for line in lines:
+        h.update(line.encode())
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """Where two traces first differ (1-based record number; None = one trace ended)."""
+
+    index: int
+    expected: str | None
+    actual: str | None
+
+
+def first_divergence(expected: Iterable[str], actual: Iterable[str]) -> Divergence | None:
+    exp_iter, act_iter = iter(expected), iter(actual)
+    index = 0
+    while True:
+        index += 1
+        e, a = next(exp_iter, None), next(act_iter, None)
+        if e is None and a is None:
+            return None
+        if e != a:
+            return Divergence(index, e, a)
+
+
+def read_trace(path: Path) -> tuple[dict[str, Any], Iterator[str]]:
+    """A trace file's header (first line) and an iterator over its records."""
+    fh = path.open(encoding="utf-8")
+    header_line = fh.readline()
+    try:
+        header = json.loads(header_line)
+    except json.JSONDecodeError:
+        fh.close()
+        raise ValueError(f"{path}: not a simnet trace (bad header line)") from None
+    if not isinstance(header, dict) or "seed" not in header:
+        fh.close()
+        raise ValueError(f"{path}: not a simnet trace (header has no seed)")
+
+    def records() -> Iterator[str]:
+        with fh:
+            for line in fh:
+                yield line.rstrip("\n")
+
+    return header, records()
