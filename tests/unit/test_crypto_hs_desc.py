@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gotor.crypto import hsdesc_crypto as hd
-from gotor.crypto.hs_keys import blind_public_key, subcredential
+from gotor.crypto.hs_keys import subcredential
 from gotor.crypto.onion_address import decode_onion_address
 from gotor.crypto.primitives import ed25519_verify, x25519_public
 from gotor.errors import LocalError, ProtocolError, VerificationError
@@ -160,33 +160,6 @@ def test_descriptor_signatures_use_the_prefix() -> None:
         assert not ed25519_verify(key, text[:start], signature)
         assert not ed25519_verify(
             key, hd.descriptor_signed_message(text[: start + len(b"signature ")]), signature)
-
-
-ARTI2 = VECTORS / "docs" / "hsdesc" / "arti-hsdesc2.txt"
-
-
-@pytest.mark.skipif(not ARTI2.exists(), reason="arti hsdesc2.txt (client auth) not collected")
-def test_arti_hsdesc2_client_authorization() -> None:
-    # arti crates/tor-netdoc/src/doc/hsdesc.rs test_data: TEST_HSID_2, TEST_SECKEY_2.
-    text = ARTI2.read_bytes()
-    identity = decode_onion_address("paozpdhgz2okvc6kgbxvh2bnfsmt4xergrtcl4obkhopyvwxkpjzvoad")
-    blinded = blind_public_key(identity, 19397)
-    subcred = subcredential(identity, blinded)
-    client_secret = bytes.fromhex(
-        "90F2D60F917F2423F0989CE9979639435A5B01CF7AB3E0A1B900BEB892BAE443")
-    first = hd.strip_nul_padding(
-        hd.decrypt_superencrypted(_object(text, b"superencrypted"), blinded, subcred,
-                                  _revision(text)))
-    ephemeral = re.search(rb"(?m)^desc-auth-ephemeral-key (\S+)$", first)
-    assert ephemeral
-    cookie = hd.decrypt_descriptor_cookie(_auth_clients(first), subcred, client_secret,
-                                          base64.b64decode(ephemeral.group(1)))
-    assert cookie is not None
-    blob = _object(first, b"encrypted")
-    inner = hd.decrypt_encrypted(blob, blinded, subcred, _revision(text), cookie)
-    assert inner.startswith(b"create2-formats 2\n")
-    with pytest.raises(VerificationError):
-        hd.decrypt_encrypted(blob, blinded, subcred, _revision(text))
 
 
 # --- layer format properties -------------------------------------------------------------
