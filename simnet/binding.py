@@ -80,13 +80,20 @@ def _drive(task: SimTask[Any], coro: Coroutine[Any, Any, Any]) -> Generator[Even
 
 
 class SimTask(Task[T]):
-    __slots__ = ("_rt", "_proc", "_started")
+    __slots__ = ("_rt", "_proc", "_started", "_key")
 
-    def __init__(self, rt: SimRuntime, coro: Coroutine[Any, Any, T], name: str) -> None:
+    def __init__(self, rt: SimRuntime, coro: Coroutine[Any, Any, T], name: str, key: int) -> None:
         super().__init__(name)
         self._rt = rt
         self._started = False
+        self._key = key
         self._proc = rt.env.process(_drive(self, coro))
+
+    def _finish(self, ok: bool, value: Any) -> None:
+        # Forget the task here rather than through add_done_callback: a done
+        # callback counts as an observer, which would hide unobserved failures.
+        self._rt._tasks.pop(self._key, None)
+        super()._finish(ok, value)
 
     def _interrupt(self, reason: str) -> None:
         if not self._started or not self._proc.is_alive:
@@ -155,11 +162,9 @@ class SimRuntime:
         return timer
 
     def spawn(self, coro: Coroutine[Any, Any, T], *, name: str) -> SimTask[T]:
-        task = SimTask(self, coro, name)
         self._task_ids += 1
-        key = self._task_ids
-        self._tasks[key] = task
-        task.add_done_callback(lambda _t: self._tasks.pop(key, None))
+        task = SimTask(self, coro, name, self._task_ids)
+        self._tasks[self._task_ids] = task
         return task
 
     def cancel_all(self, reason: str) -> None:

@@ -1,15 +1,72 @@
-"""``gotor sim``: run simulations (placeholder until the fabric lands)."""
+"""``gotor sim``: run the built-in demo through the simulated network, and replay traces.
+
+``gotor sim demo --seed N [--hosts H] [--trace FILE] [--shuffle-ties]`` prints a
+summary whose last line is ``trace-hash: <hex>``; ``gotor sim replay TRACE``
+re-runs a recorded trace and exits 1 if it no longer reproduces.  Problems are
+one line on stderr, never a traceback (gotor.cli turns GotorError and OSError
+into that line).
+"""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
+
+from simnet.demo import MAX_HOSTS, DemoParams, run_demo
+from simnet.replay import replay, write_header
+
+
+def _host_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 2 <= value <= MAX_HOSTS:
+        raise argparse.ArgumentTypeError(f"must be between 2 and {MAX_HOSTS}")
+    return value
 
 
 def register(sub: Any) -> None:
     p = sub.add_parser("sim", help="run the deterministic network simulator")
-    p.set_defaults(run=run)
+    actions = p.add_subparsers(dest="sim_command", required=True, metavar="ACTION")
+    demo = actions.add_parser("demo", help="run the built-in demo topology")
+    demo.add_argument("--seed", type=int, default=1, help="the world's seed (default 1)")
+    demo.add_argument("--hosts", type=_host_count, default=12, help="number of hosts (default 12)")
+    demo.add_argument("--trace", type=Path, help="write the trace (JSON lines) to this file")
+    demo.add_argument("--shuffle-ties", action="store_true",
+                      help="order same-time events randomly (from the seed)")
+    demo.set_defaults(run=run_demo_command)
+    rep = actions.add_parser("replay", help="re-run a trace file and compare its hash")
+    rep.add_argument("trace", type=Path, help="a trace written by --trace")
+    rep.set_defaults(run=run_replay_command)
 
 
-def run(args: argparse.Namespace) -> int:
-    raise NotImplementedError
+def run_demo_command(args: argparse.Namespace) -> int:
+    params = DemoParams(args.seed, args.hosts, args.shuffle_ties)
+    if args.trace is None:
+        result = run_demo(params)
+    else:
+        with args.trace.open("w", encoding="utf-8") as sink:
+            write_header(sink, "demo", params.seed, params.header_params())
+            result = run_demo(params, sink=sink)
+    for line in result.summary():
+        print(line)
+    return 0
+
+
+def run_replay_command(args: argparse.Namespace) -> int:
+    report = replay(args.trace)
+    header = report.header
+    what = f"scenario {header.get('scenario')}, seed {header.get('seed')}"
+    div = report.divergence
+    if div is None:
+        print(f"replay of {args.trace} ({what}): trace reproduced")
+        print(f"trace-hash: {report.replayed_hash}")
+        return 0
+    print(f"replay of {args.trace} ({what}): MISMATCH, first difference at record {div.index}")
+    print(f"  recorded: {div.expected if div.expected is not None else '(trace ended)'}")
+    print(f"  replayed: {div.actual if div.actual is not None else '(run ended)'}")
+    print(f"recorded-hash: {report.recorded_hash}")
+    print(f"trace-hash: {report.replayed_hash}")
+    return 1

@@ -18,6 +18,7 @@ import os
 import random
 import socket
 import ssl
+import struct
 import tempfile
 import time
 from collections.abc import Callable, Coroutine, Generator
@@ -29,6 +30,7 @@ from gotor.errors import (
     ClosedError,
     ConnectionRefused,
     ConnectionReset,
+    LocalError,
     NetworkError,
     TlsError,
 )
@@ -116,6 +118,7 @@ class AioStream:
         self._r = reader
         self._w = writer
         self._closed = False
+        self._eof_sent = False
         transport = writer.transport
         transport.set_write_buffer_limits(high=HIGH_WATER)
         sock = transport.get_extra_info("socket")
@@ -142,6 +145,8 @@ class AioStream:
     def write(self, data: bytes) -> None:
         if self._closed:
             raise ClosedError("write on a closed stream")
+        if self._eof_sent:
+            raise ClosedError("write after write_eof")
         if self._w.transport.is_closing():
             raise ConnectionReset("connection is closing")
         self._w.write(data)
@@ -155,7 +160,12 @@ class AioStream:
             raise ConnectionReset(f"connection reset: {exc.strerror or exc}") from None
 
     def write_eof(self) -> None:
-        if self._w.can_write_eof():
+        if self._closed:
+            raise ClosedError("write_eof on a closed stream")
+        if not self._w.can_write_eof():
+            raise LocalError("a TLS stream cannot half-close; use aclose()")
+        if not self._eof_sent:
+            self._eof_sent = True
             self._w.write_eof()
 
     async def aclose(self) -> None:
@@ -171,7 +181,14 @@ class AioStream:
             pass
 
     def abort(self) -> None:
+        """Reset the connection: unsent data is dropped and the peer sees a reset."""
         self._closed = True
+        sock = self._w.transport.get_extra_info("socket")
+        if sock is not None:
+            try:  # linger 0: close() sends RST instead of FIN, as abort means
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            except OSError:
+                pass
         self._w.transport.abort()
 
     def peer_cert_der(self) -> bytes | None:
@@ -209,7 +226,10 @@ def server_tls_context(creds: TlsCredentials) -> ssl.SSLContext:
         cert, key = Path(d, "cert.pem"), Path(d, "key.pem")
         cert.write_bytes(creds.cert_chain_pem)
         key.write_bytes(creds.key_pem)
-        ctx.load_cert_chain(cert, key)
+        try:
+            ctx.load_cert_chain(cert, key)
+        except ssl.SSLError as exc:
+            raise TlsError(f"unusable TLS credentials: {exc.reason or exc}") from None
     return ctx
 
 
@@ -265,14 +285,25 @@ class AsyncioRuntime:
         ctx = server_tls_context(tls) if tls is not None else None
 
         async def on_conn(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            # A handler that returns closes gracefully (its last writes still go
+            # out); one that fails resets the connection.  Same in simnet.
             stream = AioStream(reader, writer)
             try:
                 await handler(stream)
             except (Cancelled, asyncio.CancelledError):
-                pass
+                stream.abort()
+                return
+            except NetworkError as exc:
+                log.debug("connection ended: %s", exc)
+                stream.abort()
+                return
             except Exception:  # noqa: BLE001 - a handler bug must not kill the listener
                 log.exception("connection handler failed")
-            finally:
+                stream.abort()
+                return
+            try:
+                await stream.aclose()
+            except (Cancelled, NetworkError):
                 stream.abort()
 
         try:
