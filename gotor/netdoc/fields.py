@@ -131,7 +131,6 @@ def format_hex(data: bytes) -> str:
     return data.hex().upper()
 
 
-@lru_cache(maxsize=65536)
 def _b64decode(text: str, length: int, padding: str) -> bytes | None:
     """``text`` decoded if it is canonical base64 of ``length`` bytes, else None.
 
