@@ -73,3 +73,39 @@ class ClosedError(NetworkError):
 
 class TlsError(NetworkError):
     """The TLS handshake or a TLS record failed."""
+
+
+class ChannelError(NetworkError):
+    """A channel (TLS link to a relay) failed its handshake, was closed, or broke."""
+
+
+class CircuitError(GotorError):
+    """A circuit could not be built, was destroyed, or violated the protocol.
+
+    ``destroy_reason`` is the DESTROY/TRUNCATED reason code when the network sent one.
+    """
+
+    def __init__(self, reason: str, destroy_reason: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.destroy_reason = destroy_reason
+
+
+class StreamError(GotorError):
+    """A stream failed: the exit ended it with a reason other than DONE, or its circuit died.
+
+    ``end_reason`` is the RELAY_END reason code when the exit sent one.
+    """
+
+    def __init__(self, reason: str, end_reason: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.end_reason = end_reason
+
+
+class BootstrapError(GotorError):
+    """No directory source gave a usable consensus and descriptors."""
+
+
+class NoPathError(GotorError):
+    """The directory has no relays that satisfy the request."""
