@@ -338,7 +338,7 @@ class SimStream:
         self.trace_reads = True   # the TLS layer turns this off and traces plaintext itself
         self._rbuf: deque[bytes] = deque()
         self._rlen = 0
-        self._eof = False
+        self._eof = 0        # 1: FIN arrived, 2: the reader has seen the EOF
         self._error: ConnectionReset | None = None
         self._closed = False
         self._eof_sent = False
@@ -363,6 +363,9 @@ class SimStream:
             if self._rlen:
                 return self._take(max_bytes)
             if self._eof:
+                if self._eof == 1 and self.trace_reads:
+                    self._trace("fin")   # traced where bytes are: when the reader sees it
+                self._eof = 2
                 return b""
             self._reader = w = SimWaiter(self.host.network.env)
             await w
@@ -436,8 +439,7 @@ class SimStream:
     def on_fin(self) -> None:
         if self._closed or self._error is not None:
             return
-        self._eof = True
-        self._trace("fin")
+        self._eof = 1
         self._wake_reader()
 
     def on_rst(self) -> None:

@@ -91,8 +91,9 @@ class _Session:
     def _delivered(self, data: bytes) -> bytes:
         if data:
             self._trace("recv", n=len(data), sha=digest(data))
-        else:
+        elif not self._eof:
             self._eof = True
+            self._trace("fin")
         return data
 
     def _trace(self, event: str, **fields: Any) -> None:
