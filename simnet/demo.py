@@ -17,15 +17,23 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from simpy.events import Event
+
 from gotor.errors import ConnectionRefused, ConnectionReset, LocalError, NetworkError, Timeout
 from gotor.runtime.api import ByteStream, TlsCredentials
 from gotor.runtime.sync import timeout
-from simnet.faults import (BandwidthCap, ClockSkew, Crash, FaultSchedule, LatencySpike, Loss,
-                           PartitionFault)
+from simnet.faults import (
+    BandwidthCap,
+    ClockSkew,
+    Crash,
+    FaultSchedule,
+    LatencySpike,
+    Loss,
+    PartitionFault,
+)
 from simnet.net import Host, Network
 from simnet.tls import make_credentials
 from simnet.world import World
-from simpy.events import Event
 
 PORT, TLS_PORT = 80, 443
 ROUNDS = 4
@@ -71,10 +79,10 @@ class DemoResult:
     def summary(self) -> list[str]:
         p, o = self.params, self.outcomes
         return [
-            f"simnet demo: seed {p.seed}, {p.hosts} hosts, "
-            f"shuffle-ties {'on' if p.shuffle_ties else 'off'}",
-            f"exchanges: {o['ok']} ok, {o['refused']} refused, {o['reset']} reset, "
-            f"{o['timeout']} timed out",
+            (f"simnet demo: seed {p.seed}, {p.hosts} hosts, "
+             f"shuffle-ties {'on' if p.shuffle_ties else 'off'}"),
+            (f"exchanges: {o['ok']} ok, {o['refused']} refused, {o['reset']} reset, "
+             f"{o['timeout']} timed out"),
             f"bytes echoed: {self.bytes_echoed}",
             f"virtual time: {self.virtual_time:.6f} s",
             f"simulation errors: {len(self.errors)}",

@@ -16,7 +16,7 @@ shrink a failing schedule by dropping entries (DESIGN.md, ``chaos/``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -28,11 +28,11 @@ class Fault(Protocol):
     def apply(self, net: Network) -> None: ...
 
 
-def _later(net: Network, duration: float | None, revert: object) -> None:
+def _later(net: Network, duration: float | None, revert: Callable[[], object]) -> None:
     if duration is not None:
         if duration < 0:
             raise LocalError("a fault's duration must not be negative")
-        net.call_later(duration, revert)  # type: ignore[arg-type]
+        net.call_later(duration, revert)
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class Crash:
     def apply(self, net: Network) -> None:
         host = net.host(self.host)
         host.crash()
-        _later(net, self.duration, lambda: host.alive or host.restart())
+        _later(net, self.duration, Restart(self.host).apply_later(net))
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,9 @@ class Restart:
         host = net.host(self.host)
         if not host.alive:
             host.restart()
+
+    def apply_later(self, net: Network) -> Callable[[], None]:
+        return lambda: self.apply(net)
 
 
 @dataclass(frozen=True)

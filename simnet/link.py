@@ -21,7 +21,8 @@ and no link object per pair of hosts, so it scales to thousands of hosts:
 * **Flow control.**  The receiver grants a window of ``recv_window`` bytes; the
   sender stops when ``sent - acknowledged`` reaches it.  Window updates travel
   back after the one-way delay when the application reads, so a reader that
-  does not read stops the writer, and ``drain()`` blocks once more than
+  does not read stops the writer (updates cost an event only while the
+  sender is blocked on them), and ``drain()`` blocks once more than
   :data:`HIGH_WATER` bytes wait unsent (backpressure end to end).
 * **Loss** shows as TCP shows it: a lost chunk arrives one retransmission
   timeout later (doubling per repeated loss), and the chunks behind it wait
@@ -88,7 +89,7 @@ class Uplink:
     Bookkeeping only (``busy_until`` plus one pending timer), not a process.
     """
 
-    __slots__ = ("host", "busy_until", "_ready", "_armed")
+    __slots__ = ("_armed", "_ready", "busy_until", "host")
 
     def __init__(self, host: Host) -> None:
         self.host = host
@@ -132,9 +133,30 @@ class Uplink:
 class Pipe:
     """One direction of a connection: the sender's buffer and window, the wire, the delivery queue."""
 
-    __slots__ = ("net", "src", "dst", "label", "sender", "receiver", "reverse", "queued",
-                 "unsent", "sent", "acked", "window", "_buf", "_fin_wanted", "_q", "_last_at",
-                 "_armed", "_due", "held", "_release_at")
+    __slots__ = (
+        "_ack_armed",
+        "_ack_due",
+        "_acks",
+        "_armed",
+        "_buf",
+        "_due",
+        "_fin_wanted",
+        "_last_at",
+        "_q",
+        "acked",
+        "dst",
+        "held",
+        "label",
+        "net",
+        "queued",
+        "receiver",
+        "reverse",
+        "sender",
+        "sent",
+        "src",
+        "unsent",
+        "window",
+    )
 
     def __init__(self, net: Network, src: Host, dst: Host, label: str) -> None:
         self.net = net
@@ -156,7 +178,9 @@ class Pipe:
         self._armed = False
         self._due = 0.0
         self.held = False            # stalled by a partition
-        self._release_at = 0.0
+        self._acks: deque[tuple[float, int]] | None = None   # window updates in flight
+        self._ack_armed = False
+        self._ack_due = 0.0
 
     # --- sending side -------------------------------------------------------
     def push(self, data: bytes) -> None:
@@ -171,11 +195,11 @@ class Pipe:
             self._send_fin()
 
     def can_send(self) -> bool:
-        return self.unsent > 0 and self.sent - self.acked < self.window
+        return self.unsent > 0 and self._room() > 0
 
     def transmit(self, start: float) -> bool:
         """Put the next chunk on the wire at ``start`` (called by the uplink)."""
-        room = self.window - (self.sent - self.acked)
+        room = self._room()
         if self.unsent <= 0 or room <= 0:
             return False
         chunk = pop_bytes(self._buf, min(CHUNK, self.unsent, room))
@@ -238,17 +262,50 @@ class Pipe:
         self.unsent = 0
         self._fin_wanted = False
 
-    def window_update(self, consumed: int) -> None:
-        """The receiver read up to ``consumed`` bytes (arrives after the one-way delay)."""
-        if consumed > self.acked:
-            self.acked = consumed
-            if self.can_send():
-                self.src.uplink.want(self)
+    # --- window updates -----------------------------------------------------
+    # An update travels back for one propagation delay.  Rather than one event
+    # per update, updates wait in ``_acks`` with their arrival times and are
+    # applied whenever the sender looks at its window; a timer is armed only
+    # when the sender is blocked on the window, for the next arrival.  The
+    # sender's view at any instant is exactly the latest update that has arrived.
+    def advertise(self, consumed: int, at: float) -> None:
+        """The receiver has read ``consumed`` bytes; the sender learns it at ``at``."""
+        acks = self._acks
+        if acks is None:
+            acks = self._acks = deque()
+        elif acks and at < acks[-1][0]:
+            at = acks[-1][0]  # the path got faster: still no overtaking an earlier update
+        acks.append((at, consumed))
+        self._room()
+
+    def _room(self) -> int:
+        """Free window as the sender knows it now; arms the update timer if blocked."""
+        acks = self._acks
+        if acks:
+            self._apply_acks(self.net.env.now)
+        room = self.window - (self.sent - self.acked)
+        if room <= 0 and acks and self.unsent and not self._ack_armed:
+            env = self.net.env
+            self._ack_armed = True
+            self._ack_due = acks[0][0]
+            env.timeout(max(0.0, self._ack_due - env.now)).callbacks.append(self._on_ack)
+        return room
+
+    def _apply_acks(self, limit: float) -> None:
+        acks = self._acks
+        while acks and acks[0][0] <= limit:
+            consumed = acks.popleft()[1]
+            self.acked = max(self.acked, consumed)
+
+    def _on_ack(self, _event: object) -> None:
+        self._ack_armed = False
+        self._apply_acks(max(self.net.env.now, self._ack_due))  # float-safe, as in _fire
+        if self.can_send():
+            self.src.uplink.want(self)
 
     # --- the wire: an in-order delivery queue with one timer -----------------
     def _enqueue(self, kind: int, payload: Any, at: float) -> None:
-        if at < self._last_at:
-            at = self._last_at  # never overtake what this direction sent earlier
+        at = max(at, self._last_at)  # never overtake what this direction sent earlier
         self._last_at = at
         self._q.append((at, kind, payload))
         if not self._armed and not self.held:
@@ -323,9 +380,27 @@ class SimStream:
     while more than HIGH_WATER bytes are unsent.
     """
 
-    __slots__ = ("host", "label", "local", "peer", "out", "inp", "trace_reads", "_rbuf", "_rlen",
-                 "_eof", "_error", "_closed", "_eof_sent", "_rst_sent", "_reader", "_drainer",
-                 "_consumed", "_advertised", "_key")
+    __slots__ = (
+        "_advertised",
+        "_closed",
+        "_consumed",
+        "_drainer",
+        "_eof",
+        "_eof_sent",
+        "_error",
+        "_key",
+        "_rbuf",
+        "_reader",
+        "_rlen",
+        "_rst_sent",
+        "host",
+        "inp",
+        "label",
+        "local",
+        "out",
+        "peer",
+        "trace_reads",
+    )
 
     def __init__(self, host: Host, label: str, local: tuple[str, int], peer: tuple[str, int],
                  out: Pipe, inp: Pipe, *, owns_port: bool) -> None:
@@ -367,7 +442,8 @@ class SimStream:
                     self._trace("fin")   # traced where bytes are: when the reader sees it
                 self._eof = 2
                 return b""
-            self._reader = w = SimWaiter(self.host.network.env)
+            w: SimWaiter[None] = SimWaiter(self.host.network.env)
+            self._reader = w
             await w
 
     def write(self, data: bytes) -> None:
@@ -390,7 +466,8 @@ class SimStream:
         if self.out.unsent <= HIGH_WATER:
             return
         while self.out.unsent > LOW_WATER and self._error is None and not self._closed:
-            self._drainer = w = SimWaiter(self.host.network.env)
+            w: SimWaiter[None] = SimWaiter(self.host.network.env)
+            self._drainer = w
             await w
         if self._error is not None:
             raise self._error
@@ -478,10 +555,8 @@ class SimStream:
         freed = self._consumed - self._advertised
         if freed >= min(CHUNK, self.inp.window // 2) or not self._rlen:
             self._advertised = self._consumed
-            pipe, consumed = self.inp, self._consumed
-            net = self.host.network
-            net.call_later(net.one_way(self.inp.dst, self.inp.src),
-                           lambda: pipe.window_update(consumed))
+            inp, net = self.inp, self.host.network
+            inp.advertise(self._consumed, net.env.now + net.one_way(inp.dst, inp.src))
         if self.trace_reads:
             self._trace("recv", n=n, sha=digest(data))
         return data

@@ -263,7 +263,7 @@ class Host:
         if not self.alive:
             raise NetworkError(f"{self.name} is down")
         net = self.network
-        addr = _normalise(host)
+        addr = host if host in net._by_addr else _normalise(host)  # skip parsing known ones
         dst = net.lookup(addr)
         if dst is not None and addr not in (dst.ipv4, dst.ipv6):
             addr = dst.ipv4 or dst.ipv6 or addr  # connected by host name
@@ -292,7 +292,7 @@ class Host:
         for _ in range(SYN_RETRIES + 1):
             w: SimWaiter[str] = SimWaiter(self.network.env)
             self.network.send_syn(self, dst, addr, port, w)
-            self.network.call_later(rto, lambda w=w: w.done() or w.set("timeout"))
+            self.network.call_later(rto, _expire(w))
             result = await w
             if result != "timeout":
                 return result
@@ -368,7 +368,7 @@ class Host:
             # A restarted process draws fresh randomness (its old streams would repeat).
             tag = f"runtime:{self.name}#{self.incarnation}"
             rt.rng = self.network.world.rng(tag)
-            rt.random_bytes = self.network.world.byte_stream(tag)  # type: ignore[method-assign]
+            rt.random_bytes = self.network.world.byte_stream(tag)
         return rt
 
     def __repr__(self) -> str:
@@ -516,7 +516,10 @@ class Network:
 
     # --- the connection handshake -------------------------------------------------------
     def call_later(self, delay: float, fn: Callable[[], object]) -> None:
-        self.env.timeout(max(0.0, delay)).callbacks.append(lambda _ev: fn())  # type: ignore[union-attr]
+        def fire(_event: object) -> None:
+            fn()
+
+        self.env.timeout(max(0.0, delay)).callbacks.append(fire)
 
     def send_syn(self, src: Host, dst: Host | None, addr: str, port: int,
                  answer: SimWaiter[str]) -> None:
@@ -561,6 +564,14 @@ class Network:
 
     def trace(self, host: Host, event: str, **fields: Any) -> None:
         self.world.trace.record(host.name, event, **fields)
+
+
+def _expire(w: SimWaiter[str]) -> Callable[[], None]:
+    """A SYN retransmission timer: the attempt timed out unless answered already."""
+    def fire() -> None:
+        if not w.done():
+            w.set("timeout")
+    return fire
 
 
 def _pair(a: str, b: str) -> tuple[str, str]:

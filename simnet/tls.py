@@ -370,7 +370,7 @@ def make_credentials(world: World, name: str, *, bits: int = 2048,
                                 for _ in range(rng.randint(8, 20))) + ".net"
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
     day = int(world.epoch // 86400) * 86400 - 86400
-    start = datetime.datetime.fromtimestamp(day, tz=datetime.timezone.utc)
+    start = datetime.datetime.fromtimestamp(day, tz=datetime.UTC)
     cert = (x509.CertificateBuilder()
             .subject_name(subject).issuer_name(subject)
             .public_key(crypto_key.public_key())

@@ -32,10 +32,16 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+# One encoder for every record: json.dumps with non-default options builds a new one per call.
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
 def encode_record(t: float, node: str, event: str, fields: dict[str, Any]) -> str:
-    record = {k: _jsonable(v) for k, v in fields.items()}
-    record.update(t=round(float(t), 9), node=node, ev=event)
-    return json.dumps(record, sort_keys=True, separators=(",", ":"))
+    record = {k: v if type(v) is str or type(v) is int else _jsonable(v) for k, v in fields.items()}
+    record["t"] = round(float(t), 9)
+    record["node"] = node
+    record["ev"] = event
+    return _ENCODER.encode(record)
 
 
 class TraceRecorder:

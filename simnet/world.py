@@ -36,17 +36,14 @@ def _derive(seed: int, name: str) -> bytes:
 
 
 class _Environment(simpy.Environment):
-    """A SimPy environment whose same-time ties can be broken by a seeded RNG."""
+    """A SimPy environment whose same-time ties are broken by a seeded RNG."""
 
-    def __init__(self, tie_rng: random.Random | None) -> None:
+    def __init__(self, tie_rng: random.Random) -> None:
         super().__init__()
         self._tie_rng = tie_rng
         self._tie_ids = count()
 
     def schedule(self, event: Event, priority: EventPriority = NORMAL, delay: SimTime = 0) -> None:
-        if self._tie_rng is None:
-            super().schedule(event, priority, delay)
-            return
         key = (self._tie_rng.getrandbits(40) << 40) | (next(self._tie_ids) & ((1 << 40) - 1))
         heappush(self._queue, (self._now + delay, priority, key, event))
 
@@ -71,8 +68,10 @@ class World:
         self.seed = seed
         self.shuffle_ties = shuffle_ties
         self.epoch = epoch
-        tie_rng = random.Random(_derive(seed, "tie-shuffle")) if shuffle_ties else None
-        self.env = _Environment(tie_rng)
+        # Without shuffling, SimPy's own scheduler: no extra Python call per event.
+        self.env: simpy.Environment = (
+            _Environment(random.Random(_derive(seed, "tie-shuffle"))) if shuffle_ties
+            else simpy.Environment())
         self.trace = TraceRecorder(self.env)
         self.errors: list[str] = []
 

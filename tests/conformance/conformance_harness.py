@@ -21,7 +21,7 @@ from typing import Any
 from gotor.runtime.aio import AsyncioRuntime
 from gotor.runtime.api import Runtime, TlsCredentials
 from simnet.net import Network
-from simnet.tls import cert_der, make_credentials
+from simnet.tls import cert_der
 from simnet.world import World
 
 WALL_LIMIT = 30.0        # seconds of real time for one asyncio test

@@ -8,11 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from conformance_harness import Ctx, Harness
 
 from gotor.errors import Cancelled, ClosedError, LocalError, Timeout
 from gotor.runtime.sync import Event, Lock, Queue, timeout
-
-from conformance_harness import Ctx, Harness
 
 
 def test_sleeps_finish_in_deadline_order(harness: Harness) -> None:

@@ -6,11 +6,26 @@ from __future__ import annotations
 import pytest
 from fabric_helpers import events, read_all, run, two_hosts
 
-from gotor.errors import Cancelled, ConnectionRefused, ConnectionReset, LocalError, NetworkError, Timeout
+from gotor.errors import (
+    Cancelled,
+    ConnectionRefused,
+    ConnectionReset,
+    LocalError,
+    NetworkError,
+    Timeout,
+)
 from gotor.runtime.api import ByteStream
 from gotor.runtime.sync import Queue, timeout
-from simnet.faults import (BandwidthCap, ClockSkew, Crash, FaultSchedule, LatencySpike, Loss,
-                           PartitionFault, Restart)
+from simnet.faults import (
+    BandwidthCap,
+    ClockSkew,
+    Crash,
+    FaultSchedule,
+    LatencySpike,
+    Loss,
+    PartitionFault,
+    Restart,
+)
 from simnet.link import RTO_MIN
 from simnet.net import Host
 from simnet.world import DEFAULT_EPOCH
@@ -200,7 +215,7 @@ def test_crash_with_duration_restarts_by_itself() -> None:
 
 
 def test_loss_adds_retransmission_timeouts() -> None:
-    world, net, a, b = two_hosts(latency=0.01)
+    world, _net, a, b = two_hosts(latency=0.01)
     a.configure(loss=0.15)
     log: list[tuple[float, bytes]] = []
 

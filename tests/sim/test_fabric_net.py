@@ -55,7 +55,7 @@ def test_ipv6_connection_and_labels() -> None:
 
 
 def test_connect_by_host_name_and_unreachable_family() -> None:
-    world, net, a, b = two_hosts()
+    world, _net, a, b = two_hosts()
 
     async def handler(s: ByteStream) -> None:
         s.write(b"hi")

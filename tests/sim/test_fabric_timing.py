@@ -7,12 +7,15 @@ sum of access latencies), not observed and pasted.
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from fabric_helpers import read_all, run, two_hosts
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gotor.runtime.api import ByteStream
+from gotor.errors import LocalError
 from gotor.runtime.sync import Queue
 from simnet.link import CHUNK, HIGH_WATER
 from simnet.net import Network
@@ -216,7 +219,7 @@ def test_jitter_delays_but_never_reorders(shuffle: bool) -> None:
 
     run(world, a, main())
     assert bytes(received) == b"".join(i.to_bytes(2, "big") for i in range(500))
-    gaps = {round(b2 - b1, 6) for b1, b2 in zip(arrivals, arrivals[1:])}
+    gaps = {round(b2 - b1, 6) for b1, b2 in itertools.pairwise(arrivals)}
     assert len(gaps) > 10  # jitter really varies the delivery times
 
 
@@ -247,3 +250,28 @@ def test_any_writes_arrive_intact_and_in_order(writes: list[int], reads: int, lo
 
     run(world, a, main())
     assert bytes(got) == payload
+
+
+def test_per_pair_path_override_replaces_access_latencies() -> None:
+    world = World(1)
+    net = Network(world)
+    a, b, c = (net.add_host(n, latency=0.01) for n in "abc")
+    net.set_path("b", "a", latency=0.3)
+    with pytest.raises(LocalError):
+        net.set_path("a", "b", loss=1.0)
+
+    async def handler(s: ByteStream) -> None:
+        pass
+
+    async def main() -> list[float]:
+        times = []
+        for host in (b, c):
+            await host.runtime.listen(host.ipv4, 80, handler)
+            t0 = a.runtime.now()
+            await a.runtime.connect(host.ipv4, 80)
+            times.append(a.runtime.now() - t0)
+        return times
+
+    # a<->b uses the override both ways; a<->c the sum of access latencies
+    assert run(world, a, main()) == [pytest.approx(0.6), pytest.approx(0.04)]
+    assert net.one_way(b, a) == net.one_way(a, b) == 0.3

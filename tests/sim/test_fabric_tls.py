@@ -67,7 +67,7 @@ def test_credentials_are_deterministic_and_valid_from_the_epoch(creds: TlsCreden
     other = simtls.make_credentials(World(1), "c")
     assert again == creds and other != creds
     cert = x509.load_der_x509_certificate(simtls.cert_der(creds))
-    epoch = datetime.datetime.fromtimestamp(World(1).epoch, tz=datetime.timezone.utc)
+    epoch = datetime.datetime.fromtimestamp(World(1).epoch, tz=datetime.UTC)
     assert cert.not_valid_before_utc < epoch < cert.not_valid_after_utc
     assert cert.public_key().key_size == 2048    # type: ignore[union-attr]
     assert cert.issuer == cert.subject
