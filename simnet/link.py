@@ -31,7 +31,9 @@ and no link object per pair of hosts, so it scales to thousands of hosts:
   from one propagation delay after the heal, as retransmission would.
 
 Not modelled: congestion control (slow start, cwnd), Nagle, delayed ACKs,
-RST-on-close with unread data.
+RST-on-close with unread data, and TCP giving up on a connection after a long
+partition (a held pipe waits for the heal however long it takes).  Window
+updates carry no data and are not held by partitions.
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import os
+import random
 import ssl
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -279,6 +280,7 @@ def tls_server_handler(rt: SimRuntime, creds: TlsCredentials, handler: ConnHandl
             session = PlainSession(raw)
             await _handshake(rt, raw, session.server_hello(der))
         await handler(session)
+        await session.aclose()  # with close_notify, as the asyncio binding closes TLS
 
     return serve
 
@@ -352,33 +354,46 @@ def _store_key(path: Path | None, key: RsaPrivateKey) -> None:
         pass  # a cache that cannot be written only costs time
 
 
-def make_credentials(world: World, name: str, *, bits: int = 2048,
-                     days: int = 365) -> TlsCredentials:
-    """A deterministic self-signed certificate and key for host or relay ``name``.
+def _crypto_key(key: RsaPrivateKey) -> crypto_rsa.RSAPrivateKey:
+    loaded = serialization.load_der_private_key(key.private_der(), password=None)
+    if not isinstance(loaded, crypto_rsa.RSAPrivateKey):
+        raise LocalError("not an RSA private key")
+    return loaded
 
-    Same seed and name, same bytes: the key is :func:`seeded_rsa_key`, the serial
-    and hostname come from ``world.rng``, validity starts the day before the
-    world's epoch, and RSA PKCS#1 v1.5 signatures are deterministic.
-    """
-    key = seeded_rsa_key(world, "tls:" + name, bits)
-    crypto_key = serialization.load_der_private_key(key.private_der(), password=None)
-    if not isinstance(crypto_key, crypto_rsa.RSAPrivateKey):
-        raise LocalError("seeded key is not RSA")
-    rng = world.rng("tls-cert:" + name)
+
+def _hostname(rng: random.Random) -> x509.Name:
     # Tor's link certificates carry random hostnames of this shape.
-    hostname = "www." + "".join(rng.choice("abcdefghijklmnopqrstuvwxyz234567")
-                                for _ in range(rng.randint(8, 20))) + ".net"
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
+    host = "www." + "".join(rng.choice("abcdefghijklmnopqrstuvwxyz234567")
+                            for _ in range(rng.randint(8, 20))) + ".net"
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+
+
+def make_credentials(world: World, name: str, *, bits: int = 2048, days: int = 365,
+                     key: RsaPrivateKey | None = None,
+                     issuer_key: RsaPrivateKey | None = None) -> TlsCredentials:
+    """A deterministic X.509 certificate and key for host or relay ``name``.
+
+    Same seed and name, same bytes: the key is ``key`` or :func:`seeded_rsa_key`,
+    the serial and hostnames come from ``world.rng``, validity starts the day
+    before the world's epoch, and RSA PKCS#1 v1.5 signatures are deterministic.
+    Self-signed unless ``issuer_key`` is given; a Tor relay's link certificate is
+    issued by its RSA identity key (tor-spec §2), which is what that is for.
+    """
+    subject_key = _crypto_key(key or seeded_rsa_key(world, "tls:" + name, bits))
+    signer = _crypto_key(issuer_key) if issuer_key is not None else subject_key
+    rng = world.rng("tls-cert:" + name)
+    subject = _hostname(rng)
+    issuer = _hostname(rng) if issuer_key is not None else subject
     day = int(world.epoch // 86400) * 86400 - 86400
     start = datetime.datetime.fromtimestamp(day, tz=datetime.UTC)
     cert = (x509.CertificateBuilder()
-            .subject_name(subject).issuer_name(subject)
-            .public_key(crypto_key.public_key())
+            .subject_name(subject).issuer_name(issuer)
+            .public_key(subject_key.public_key())
             .serial_number(rng.getrandbits(63) | 1)
             .not_valid_before(start)
             .not_valid_after(start + datetime.timedelta(days=days))
-            .sign(crypto_key, hashes.SHA256()))
-    key_pem = crypto_key.private_bytes(serialization.Encoding.PEM,
-                                       serialization.PrivateFormat.TraditionalOpenSSL,
-                                       serialization.NoEncryption())
+            .sign(signer, hashes.SHA256()))
+    key_pem = subject_key.private_bytes(serialization.Encoding.PEM,
+                                        serialization.PrivateFormat.TraditionalOpenSSL,
+                                        serialization.NoEncryption())
     return TlsCredentials(cert.public_bytes(serialization.Encoding.PEM), key_pem)

@@ -14,8 +14,8 @@ from fabric_helpers import read_all, run, two_hosts
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gotor.runtime.api import ByteStream
 from gotor.errors import LocalError
+from gotor.runtime.api import ByteStream
 from gotor.runtime.sync import Queue
 from simnet.link import CHUNK, HIGH_WATER
 from simnet.net import Network

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import padding
 from fabric_helpers import events, run, two_hosts
 
 import simnet.tls as simtls
@@ -124,3 +127,20 @@ def test_bad_credentials_fail_at_listen() -> None:
         return "listening"
 
     assert run(world, a, main()) == "LocalError"
+
+
+def test_link_certificate_issued_by_an_identity_key() -> None:
+    world = World(1)
+    identity = simtls.seeded_rsa_key(world, "relay1-identity", 1024)
+    creds = simtls.make_credentials(world, "relay1-link", issuer_key=identity)
+    cert = x509.load_der_x509_certificate(simtls.cert_der(creds))
+    assert cert.issuer != cert.subject
+    identity_pub = serialization.load_der_private_key(identity.private_der(), None).public_key()
+    # raises InvalidSignature unless the identity key signed the link certificate
+    identity_pub.verify(cert.signature, cert.tbs_certificate_bytes,  # type: ignore[union-attr,call-arg]
+                        padding.PKCS1v15(), cert.signature_hash_algorithm)  # type: ignore[arg-type]
+    other = simtls.seeded_rsa_key(world, "someone-else", 1024)
+    other_pub = serialization.load_der_private_key(other.private_der(), None).public_key()
+    with pytest.raises(InvalidSignature):
+        other_pub.verify(cert.signature, cert.tbs_certificate_bytes,  # type: ignore[union-attr,call-arg]
+                         padding.PKCS1v15(), cert.signature_hash_algorithm)  # type: ignore[arg-type]
