@@ -164,9 +164,12 @@ def test_backpressure_slow_reader_blocks_drain(harness: Harness) -> None:
             stream.write_eof()
 
         task = c.rt.spawn(writer(), name="writer")
-        await c.rt.sleep(0.3)
-        stalled_at = written
-        await c.rt.sleep(0.2)
+        stalled_at = -1
+        for _ in range(50):               # poll (bounded) until the writer stops advancing
+            await c.rt.sleep(0.2)
+            if written == stalled_at or task.done():
+                break
+            stalled_at = written
         stalled = written == stalled_at and not task.done()
         go.set()
         await task
