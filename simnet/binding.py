@@ -16,6 +16,7 @@ named stream, and a host crash cancels its tasks.
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Generator
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import simpy
@@ -108,7 +109,7 @@ class SimTask(Task[T]):
         if self._proc.is_alive and not self.done():
             self._proc.interrupt(self.cancel_reason)
 
-    def _new_waiter(self) -> Waiter[T]:
+    def _new_waiter(self) -> Waiter[None]:
         return SimWaiter(self._rt.env)
 
 
@@ -153,12 +154,12 @@ class SimRuntime:
 
     def sleep(self, seconds: float) -> SimWaiter[None]:
         w: SimWaiter[None] = SimWaiter(self.env)
-        self.call_later(seconds, lambda: w.done() or w.set(None))
+        self.call_later(seconds, partial(w.set_if_pending, None))
         return w
 
     def call_later(self, delay: float, fn: Callable[[], None]) -> _SimTimer:
         timer = _SimTimer(fn)
-        self.env.timeout(max(0.0, delay)).callbacks.append(timer.fire)  # type: ignore[union-attr]
+        self.env.timeout(max(0.0, delay)).callbacks.append(timer.fire)
         return timer
 
     def spawn(self, coro: Coroutine[Any, Any, T], *, name: str) -> SimTask[T]:

@@ -21,8 +21,8 @@ from heapq import heappush
 from itertools import count
 
 import simpy
-from simpy.core import EventPriority, SimTime
-from simpy.events import NORMAL, Event
+from simpy.core import SimTime
+from simpy.events import NORMAL, Event, EventPriority
 
 from gotor.crypto.primitives import AesCtr
 from simnet.trace import TraceRecorder

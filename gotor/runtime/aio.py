@@ -22,6 +22,7 @@ import struct
 import tempfile
 import time
 from collections.abc import Callable, Coroutine, Generator
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -97,7 +98,7 @@ class AioTask(Task[T]):
     def _interrupt(self, reason: str) -> None:
         self._task.cancel(reason)
 
-    def _new_waiter(self) -> Waiter[T]:
+    def _new_waiter(self) -> Waiter[None]:
         return AioWaiter(self._loop)
 
 
@@ -127,8 +128,9 @@ class AioStream:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError:
                 pass
-        self.peer: tuple[str, int] = tuple(transport.get_extra_info("peername")[:2])  # type: ignore[assignment]
-        self.local: tuple[str, int] = tuple(transport.get_extra_info("sockname")[:2])  # type: ignore[assignment]
+        peer, local = transport.get_extra_info("peername"), transport.get_extra_info("sockname")
+        self.peer: tuple[str, int] = (peer[0], peer[1])
+        self.local: tuple[str, int] = (local[0], local[1])
 
     async def read(self, max_bytes: int = 65536) -> bytes:
         if self._closed:
@@ -255,7 +257,7 @@ class AsyncioRuntime:
 
     def sleep(self, seconds: float) -> AioWaiter[None]:
         w: AioWaiter[None] = AioWaiter(self._loop)
-        self._loop.call_later(max(0.0, seconds), lambda: w.done() or w.set(None))
+        self._loop.call_later(max(0.0, seconds), partial(w.set_if_pending, None))
         return w
 
     def spawn(self, coro: Coroutine[Any, Any, T], *, name: str) -> AioTask[T]:

@@ -60,6 +60,11 @@ class Waiter(ABC, Generic[T]):
         self._state, self._value = _ERR, exc
         self._wake()
 
+    def set_if_pending(self, value: T) -> None:
+        """``set(value)`` unless already resolved (for timers racing with cancellation)."""
+        if self._state == _PENDING:
+            self.set(value)
+
     def done(self) -> bool:
         return self._state != _PENDING
 
@@ -123,7 +128,7 @@ class Task(ABC, Generic[T]):
         """Binding hook: deliver cancellation into the running coroutine."""
 
     @abstractmethod
-    def _new_waiter(self) -> Waiter[T]:
+    def _new_waiter(self) -> Waiter[None]:
         """Binding hook: a waiter of this task's binding."""
 
     # --- user side ----------------------------------------------------
@@ -148,7 +153,7 @@ class Task(ABC, Generic[T]):
         if self._state == _PENDING:
             raise LocalError(f"task {self.name} has not finished")
         self._observed = True
-        return self._value if self._state == _ERR else None  # type: ignore[no-any-return]
+        return self._value if self._state == _ERR else None
 
     def result(self) -> T:
         if self._state == _PENDING:
@@ -247,7 +252,10 @@ ConnHandler = Callable[[ByteStream], Awaitable[None]]
 class Runtime(Protocol):
     """What the client may use of the world.  See the module docstring."""
 
-    rng: Rng
+    @property
+    def rng(self) -> Rng:
+        """Choices (paths, jitter): seeded in simnet.  Never for key material."""
+        ...
 
     def now(self) -> float:
         """Monotonic seconds (virtual in simnet): for timeouts and intervals."""
