@@ -63,7 +63,7 @@ def run_json(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, di
 @functools.cache
 def expectations(doc_id: str) -> dict[str, Any]:
     data = json.loads((VECTORS / "documents.json").read_text())
-    return next(d for d in data["documents"] if d["id"] == doc_id)  # type: ignore[no-any-return]
+    return next(d for d in data["documents"] if d["id"] == doc_id)
 
 
 def iso(spec_time: str) -> str:

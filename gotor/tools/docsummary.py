@@ -10,8 +10,8 @@ a ``summarise(body, inputs)`` function that parses the document with
 * ``fields`` — JSON-ready facts in display order.  Every signed type sets
   ``signatures`` (:func:`signature_counts`) and ``quorum`` (None where the
   notion does not apply); the window is ``valid_after``/``valid_until``
-  (:func:`window_fields`).  The CLI fills in missing common keys with null,
-  so the JSON keys are the same for every type;
+  (:func:`window_fields`).  The CLI puts ``type`` and ``file`` first and fills
+  in missing common keys with null, so scripts find the same keys for every type;
 * ``windows`` — the validity windows that ``--now`` judges, each labelled;
 * ``problems`` — why the document is not verified (empty: verified).
 
