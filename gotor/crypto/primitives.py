@@ -110,3 +110,23 @@ def ed25519_verify(public: bytes, msg: bytes, signature: bytes) -> bool:
 
 def constant_time_eq(a: bytes, b: bytes) -> bool:
     return _hmac.compare_digest(a, b)
+
+
+_P25519 = 2**255 - 19
+
+
+def x25519_public_to_ed25519(public: bytes, sign_bit: int) -> bytes:
+    """The Ed25519 public key of the same point as X25519 ``public`` (dir-spec Appendix C).
+
+    y = (u - 1) / (u + 1) mod p, with the Edwards x-coordinate's sign given by
+    ``sign_bit`` (a Montgomery u-coordinate does not carry it).  Used to check
+    certificates signed by an ntor key (cert types 0x0A, 0x0B).  ProtocolError
+    for u = -1, which has no Edwards image.
+    """
+    if len(public) != 32 or sign_bit not in (0, 1):
+        raise ProtocolError("X25519 key must be 32 bytes and the sign bit 0 or 1")
+    u = int.from_bytes(public, "little") & ((1 << 255) - 1)  # RFC 7748: ignore bit 255
+    if (u + 1) % _P25519 == 0:
+        raise ProtocolError("X25519 key u = -1 has no Ed25519 equivalent")
+    y = (u - 1) * pow(u + 1, _P25519 - 2, _P25519) % _P25519
+    return (y | sign_bit << 255).to_bytes(32, "little")
