@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from netdoc_helpers import SHADOW_NOW, doc, drbg, expectations
 
+from gotor.crypto.certs import CertType
 from gotor.crypto.hs_keys import expanded_public_key
 from gotor.crypto.primitives import (
     ed25519_sign,
@@ -25,8 +26,13 @@ from gotor.crypto.primitives import (
     x25519_public_to_ed25519,
 )
 from gotor.crypto.rsa import RsaPrivateKey
-from gotor.errors import DocumentError, ProtocolError, VerificationError
-from gotor.netdoc.build_routerdesc import RelayKeys, build_router_descriptor, ntor_signing_key
+from gotor.errors import DocumentError, LocalError, ProtocolError, VerificationError
+from gotor.netdoc.build_routerdesc import (
+    RelayKeys,
+    build_cert_expanded,
+    build_router_descriptor,
+    ntor_signing_key,
+)
 from gotor.netdoc.checked import ExpiredError, NotYetValidError
 from gotor.netdoc.consensus import parse_consensus
 from gotor.netdoc.exitpolicy import ExitPolicy, PolicyRule
@@ -329,6 +335,8 @@ def test_minimal_descriptor_round_trip() -> None:
     info = RouterInfo("m", "192.0.2.1", 443, T0, RouterBandwidth(1, 1, 1))
     d = parse_router_descriptor(_build(info)).verify(now=T0)
     assert d.info == info and not d.info.allows_exit("8.8.8.8", 80)
+    sha1_only = replace(info, extra_info_digest=bytes(range(20)), platform="")
+    assert parse_router_descriptor(_build(sha1_only)).verify(now=T0).info == sha1_only
 
 
 def test_build_writes_items_in_c_tor_order() -> None:
@@ -502,6 +510,43 @@ def test_structural_rules() -> None:
         parse_router_descriptors(b"uptime 5\n" + data)
 
 
+def test_signatures_must_close_the_descriptor_in_order() -> None:
+    data = _build()
+    ed = re.search(rb"(?m)^router-sig-ed25519 .*\n", data)
+    assert ed
+    rsa_at = data.index(b"router-signature\n")
+    swapped = data[: ed.start()] + data[rsa_at:] + ed.group(0)
+    with pytest.raises(DocumentError, match="immediately before"):
+        parse_router_descriptor(swapped)
+
+
+def test_ntor_crosscert_must_certify_the_master_key() -> None:
+    keys = _keys()
+    expanded, bit = ntor_signing_key(keys.ntor_secret)
+    hours = (T0 + 86400) // 3600
+    cert = build_cert_expanded(
+        CertType.NTOR_CC_IDENTITY, bytes(32), expanded, hours, include_signed_with=False
+    )
+    data = _build()
+    old = re.search(rb"ntor-onion-key-crosscert \d\n-----BEGIN ED25519 CERT-----\n[^-]*", data)
+    assert old
+    b64 = base64.b64encode(cert)
+    new = b"ntor-onion-key-crosscert %d\n-----BEGIN ED25519 CERT-----\n" % bit + b"".join(
+        b64[k : k + 64] + b"\n" for k in range(0, len(b64), 64)
+    )
+    with pytest.raises(VerificationError, match="does not certify the master key"):
+        parse_router_descriptor(_resign(data.replace(old.group(0), new), keys)).verify(now=None)
+
+
+def test_builder_refuses_what_the_parser_would_refuse() -> None:
+    with pytest.raises(LocalError):
+        ntor_signing_key(bytes(31))
+    with pytest.raises(LocalError, match="single-spaced"):
+        _build(_info(contact="two  spaces"))
+    with pytest.raises(LocalError, match="exit policy"):
+        _build(_info(exit_policy=ExitPolicy(())))
+
+
 def test_unknown_items_are_ignored_but_signed() -> None:
     data = _edit(b"tunnelled-dir-server\n", b"tunnelled-dir-server\nfuture-item 1 2\n")
     parse_router_descriptor(data).verify(now=T0)
@@ -545,6 +590,7 @@ def test_policy_rules_parse_and_format(line: str, canonical: str) -> None:
         "accept *:+80",
         "accept 1.2.3.4/255.255.0.255:*",
         "accept [::]/129:*",
+        "accept 1.2.3.4/255.255.255.256:*",
     ],
 )
 def test_malformed_policy_rules(line: str) -> None:
@@ -567,6 +613,8 @@ def test_policy_evaluation() -> None:
     assert ExitPolicy.parse(policy.lines()) == policy
     with pytest.raises(ValueError):
         PolicyRule(True, None, 3)
+    with pytest.raises(ValueError):
+        PolicyRule(True, None, 0, (80, 79))
 
 
 @settings(max_examples=300, deadline=None)
