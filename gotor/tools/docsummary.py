@@ -37,7 +37,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
-from gotor.errors import DocumentError, VerificationError
+from gotor.crypto.hs_index import DEFAULT_ROTATION_OFFSET_SECONDS, time_period_number
+from gotor.crypto.onion_address import decode_onion_address
+from gotor.errors import DocumentError, LocalError, ProtocolError, VerificationError
 from gotor.netdoc.authcert import AuthCert, UnverifiedAuthCert, parse_authcerts
 from gotor.netdoc.checked import ValidityWindow
 from gotor.netdoc.consensus import (
@@ -48,7 +50,9 @@ from gotor.netdoc.consensus import (
     parse_consensus,
 )
 from gotor.netdoc.fields import format_b64, format_hex, format_time
+from gotor.netdoc.hsdesc import HsDescKeys, UnverifiedHsDesc, parse_hsdesc
 from gotor.netdoc.microdesc import parse_microdescs
+from gotor.netdoc.routerdesc import RouterDescriptor, parse_router_descriptors
 
 __all__ = [
     "DOC_TYPES",
@@ -286,6 +290,107 @@ def summarise_microdescs(body: bytes, inputs: Inputs) -> Summary:
     return Summary(fields)
 
 
+# --- server descriptors (dir-spec §2.1.1) ----------------------------------
+
+
+def summarise_routerdescs(body: bytes, inputs: Inputs) -> Summary:
+    parsed = parse_router_descriptors(body)
+    if not parsed:
+        raise DocumentError("no server descriptor in the file")
+    routers: list[Json] = []
+    windows: list[tuple[str, ValidityWindow]] = []
+    problems: list[str] = []
+    for unverified in parsed:
+        desc = unverified.dangerously_assume_verified()  # its claims, shown either way
+        label = f"descriptor of {desc.nickname} ({format_hex(desc.fingerprint)})"
+        try:
+            unverified.verify(now=None)  # the window is judged by the CLI
+            problem = None
+        except VerificationError as exc:
+            problem = str(exc)
+            problems.append(f"{label}: {problem}")
+        windows.append((label, desc.validity))
+        routers.append(_router_fields(desc, problem))
+    valid = len(parsed) - len(problems)
+    fields: dict[str, Json] = {
+        "descriptors": len(parsed),
+        **window_fields(_common_window([w for _, w in windows])),
+        # Counted per descriptor: all of its signatures and certificates verify.
+        "signatures": signature_counts(valid=valid, invalid=len(parsed) - valid),
+        "quorum": None,
+        "routers": routers,
+    }
+    return Summary(fields, tuple(windows), problems)
+
+
+def _router_fields(desc: RouterDescriptor, problem: str | None) -> dict[str, Json]:
+    info = desc.info
+    return {
+        "nickname": info.nickname,
+        "fingerprint": format_hex(desc.fingerprint),
+        "ed25519_identity": format_b64(desc.ed25519_identity, padded=False),
+        "address": f"{info.address}:{info.or_port}",
+        "published": iso_time(info.published),
+        # What an ns consensus lists in the router's "r" line.
+        "digest": format_b64(desc.digest, padded=False),
+        "verified": problem is None,
+    }
+
+
+# --- onion-service descriptors (rend-spec-v3 §2.4-2.5) ---------------------
+
+
+def summarise_hsdesc(body: bytes, inputs: Inputs) -> Summary:
+    unverified = parse_hsdesc(body)
+    outer = unverified.outer.dangerously_assume_verified()  # its claims, shown either way
+    fields: dict[str, Json] = {
+        "valid_after": None,  # descriptors carry no start time
+        "valid_until": iso_time(outer.validity.not_after),
+        "lifetime_minutes": outer.lifetime,
+        "revision_counter": outer.revision_counter,
+        "claimed_blinded_key": format_b64(outer.blinded_key, padded=False),
+        "signing_key": format_b64(outer.signing_key, padded=False),
+        "quorum": None,
+    }
+    window = ValidityWindow(0, outer.validity.not_after)
+    if inputs.onion_address is None:
+        fields["signatures"] = signature_counts(unknown_key=1)
+        problem = "no --onion-address given (the blinded key is derived from it)"
+        return Summary(fields, (("descriptor", window),), [problem])
+    try:
+        desc = unverified.verify(_hsdesc_keys(inputs.onion_address, unverified), now=None)
+    except VerificationError as exc:
+        fields["signatures"] = signature_counts(invalid=1)
+        return Summary(fields, (("descriptor", window),), [str(exc)])
+    fields["valid_until"] = iso_time(desc.expires)
+    fields["signatures"] = signature_counts(valid=1)
+    fields["client_auth"] = desc.client_auth
+    fields["single_onion_service"] = desc.single_onion_service
+    fields["intro_points"] = len(desc.intro_points)
+    fields["pow_params"] = [f"v1 effort {p.suggested_effort}" for p in desc.inner.pow_params]
+    return Summary(fields, (("descriptor", ValidityWindow(0, desc.expires)),))
+
+
+def _hsdesc_keys(address: str, unverified: UnverifiedHsDesc) -> HsDescKeys:
+    """The keys of ``address`` for the time period the descriptor was made for.
+
+    The tool derives the blinded key itself (never trusting the one the
+    descriptor names) for each period a descriptor whose signing certificate
+    expires when this one's does can belong to: C tor's certificates outlive
+    their period by up to two days, so the period of the expiry and the three
+    before it.  Validity is judged separately, at ``--now``.
+    """
+    try:
+        identity = decode_onion_address(address)
+    except ProtocolError as exc:
+        raise LocalError(f"bad --onion-address: {exc}") from None
+    expiry = max(unverified.validity.not_after, DEFAULT_ROTATION_OFFSET_SECONDS)
+    last = time_period_number(expiry)
+    candidates = [HsDescKeys.for_service(identity, p) for p in range(last, max(last - 4, -1), -1)]
+    claimed = unverified.outer.claimed_blinded_key
+    return next((k for k in candidates if k.blinded_key == claimed), candidates[0])
+
+
 # --- the table ---------------------------------------------------------------
 
 DOC_TYPES: tuple[DocType, ...] = (
@@ -308,6 +413,17 @@ DOC_TYPES: tuple[DocType, ...] = (
         summarise_microdescs,
         "one or more microdescriptors (unsigned: listed by digest in a consensus)",
     ),
-    # Next: "server-descriptor" (first keyword "router") and "hsdesc"
-    # (first keyword "hs-descriptor", options {"onion_address"}).
+    DocType(
+        "server-descriptor",
+        "router",
+        summarise_routerdescs,
+        "one or more relay server descriptors (RSA and Ed25519 signatures)",
+    ),
+    DocType(
+        "hsdesc",
+        "hs-descriptor",
+        summarise_hsdesc,
+        "v3 onion-service descriptor (verified and decrypted with --onion-address)",
+        frozenset({"onion_address"}),
+    ),
 )

@@ -25,6 +25,7 @@ from gotor.cells.linkspec import (
     LinkSpecRsaId,
     LinkSpecUnrecognized,
 )
+from gotor.cli import main
 from gotor.crypto.certs import CertType, Ed25519Cert, RsaEd25519CrossCert
 from gotor.crypto.hs_index import time_period_number
 from gotor.crypto.hs_keys import blind_public_key, subcredential
@@ -695,3 +696,39 @@ def test_more_malformed_inner_items() -> None:
     assert auth
     with pytest.raises(DocumentError, match="signing key"):
         parse_inner_layer(text.replace(auth.group(1), wrapped))
+
+
+# --- gotor doc -------------------------------------------------------------------
+
+
+def _gotor_doc(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, object]]:
+    code = main(["doc", *argv, "--json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_gotor_doc_hsdesc(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = str(VECTORS / STEM["file"])
+    code, out = _gotor_doc(
+        capsys, path, "--onion-address", STEM_ADDRESS, "--now", "2017-08-13T20:00:00"
+    )
+    assert code == 0 and out["type"] == "hsdesc" and out["verified"]
+    assert (out["revision_counter"], out["intro_points"], out["single_onion_service"]) == (
+        42,
+        4,
+        True,
+    )
+    code, out = _gotor_doc(
+        capsys, path, "--onion-address", STEM_ADDRESS, "--now", "2017-08-14T00:00:00"
+    )
+    assert code == 4 and out["in_window"] is False
+    code, out = _gotor_doc(capsys, path)  # no address: the claims, not verified
+    assert code == 3 and out["revision_counter"] == 42 and "onion-address" in str(out["problems"])
+    other = encode_onion_address(ed25519_public(IDENTITY))
+    code, out = _gotor_doc(capsys, path, "--onion-address", other)
+    assert code == 3 and "blinded key" in str(out["problems"])
+    built = tmp_path / "built"
+    built.write_bytes(_build())
+    code, out = _gotor_doc(capsys, str(built), "--onion-address", ADDRESS)
+    assert code == 0 and out["intro_points"] == 3 and out["pow_params"] == ["v1 effort 614"]
+    assert main(["doc", path, "--onion-address", "nonsense.onion"]) == 1
+    assert "bad --onion-address" in capsys.readouterr().err

@@ -8,14 +8,17 @@ import functools
 import hashlib
 import ipaddress
 import itertools
+import json
+import pathlib
 import re
 from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from netdoc_helpers import SHADOW_NOW, doc, drbg, expectations
+from netdoc_helpers import DOCS, SHADOW_NOW, doc, drbg, expectations
 
+from gotor.cli import main
 from gotor.crypto.certs import CertType
 from gotor.crypto.hs_keys import expanded_public_key
 from gotor.crypto.primitives import (
@@ -625,3 +628,30 @@ def test_arbitrary_patterns_parse_or_raise_protocol_error(pattern: str) -> None:
     except ProtocolError:
         return
     assert PolicyRule.parse("accept", rule.pattern()) == rule
+
+
+# --- gotor doc -------------------------------------------------------------------
+
+
+def _gotor_doc(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, object]]:
+    code = main(["doc", *argv, "--json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_gotor_doc_server_descriptors(
+    capsys: pytest.CaptureFixture[str], tmp_path: pathlib.Path
+) -> None:
+    path = str(DOCS / SHADOW)
+    code, out = _gotor_doc(capsys, path, "--now", "2000-01-01T00:02:40")
+    assert code == 0 and out["type"] == "server-descriptor" and out["descriptors"] == 20
+    assert out["signatures"]["valid"] == 20  # type: ignore[index]
+    routers = out["routers"]
+    assert isinstance(routers, list) and routers[0]["nickname"] == "test002a"
+    code, out = _gotor_doc(capsys, str(DOCS / DESTINY))  # after its @type annotation
+    assert code == 0 and out["routers"][0]["digest"] == "teRBBR0TnM2EvHZdEwsB5E2sKa0"  # type: ignore[index]
+    tampered = tmp_path / "tampered"
+    tampered.write_bytes(doc(AKKA).replace(b"uptime 1036923", b"uptime 1036924"))
+    code, out = _gotor_doc(capsys, str(tampered))
+    assert code == 3 and not out["verified"] and "router-sig-ed25519" in str(out["problems"])
+    code, out = _gotor_doc(capsys, str(DOCS / AKKA), "--now", "2023-01-01T00:00:00")
+    assert code == 4 and out["in_window"] is False
