@@ -34,9 +34,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from gotor.errors import ProtocolError
+from gotor.errors import LocalError, ProtocolError
 
-__all__ = ["ExitPolicy", "PolicyRule"]
+__all__ = ["ExitPolicy", "PolicyRule", "ip_address"]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 MAX_PORT = 65535
@@ -124,10 +124,10 @@ class ExitPolicy:
     def allows(self, address: str | IPAddress, port: int) -> bool:
         """Would a relay with this policy open a stream to ``address:port``?
 
-        ``address`` is an IP address (ValueError for anything else: hostnames
+        ``address`` is an IP address (LocalError for anything else: hostnames
         are resolved by the exit, so a client can only ask about addresses).
         """
-        addr = ipaddress.ip_address(address) if isinstance(address, str) else address
+        addr = ip_address(address)
         if not 1 <= port <= MAX_PORT:
             return False  # dir-spec §2.1.3: connections to port 0 are never permitted
         for rule in self.rules:
@@ -137,6 +137,16 @@ class ExitPolicy:
 
     def lines(self) -> list[str]:
         return [str(rule) for rule in self.rules]
+
+
+def ip_address(address: str | IPAddress) -> IPAddress:
+    """``address`` as an IP address object; LocalError if it is not one."""
+    if not isinstance(address, str):
+        return address
+    try:
+        return ipaddress.ip_address(address)
+    except ValueError:
+        raise LocalError(f"not an IP address: {address[:60]!r}") from None
 
 
 def _parse_addrspec(text: str) -> tuple[IPAddress | None, int]:

@@ -42,7 +42,6 @@ tolerates the blank lines some Tor versions add after a descriptor.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass, field
 
@@ -51,7 +50,7 @@ from gotor.crypto.primitives import ed25519_verify, sha1, sha256, x25519_public_
 from gotor.crypto.rsa import RsaPublicKey
 from gotor.errors import DocumentError, ProtocolError, VerificationError
 from gotor.netdoc.checked import Tolerance, Unverified, ValidityWindow
-from gotor.netdoc.exitpolicy import ExitPolicy, PolicyRule
+from gotor.netdoc.exitpolicy import ExitPolicy, PolicyRule, ip_address
 from gotor.netdoc.fields import (
     INT32_MAX,
     b64_arg,
@@ -216,8 +215,11 @@ class RouterInfo:
     bridge_distribution: str | None = None
 
     def allows_exit(self, address: str, port: int) -> bool:
-        """Would the relay exit to ``address:port``?  IPv6 goes by the ``ipv6-policy`` summary."""
-        addr = ipaddress.ip_address(address)
+        """Would the relay exit to ``address:port``?  IPv6 goes by the ``ipv6-policy`` summary.
+
+        LocalError if ``address`` is not an IP address.
+        """
+        addr = ip_address(address)
         if addr.version == 6:
             return 1 <= port and self.ipv6_policy.allows_port(port)
         return self.exit_policy.allows(addr, port)

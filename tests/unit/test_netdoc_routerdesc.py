@@ -611,6 +611,8 @@ def test_policy_evaluation() -> None:
     assert not policy.allows("2001:db8::5", 80)
     assert policy.allows(ipaddress.ip_address("2001:db9::5"), 80)  # "*" is IPv4 only
     assert not policy.allows("8.8.8.8", 0)
+    with pytest.raises(LocalError):
+        policy.allows("example.com", 80)
     assert not ExitPolicy.reject_all().allows("1.1.1.1", 443)
     assert ExitPolicy.accept_all().allows("1.1.1.1", 443)
     assert ExitPolicy.parse(policy.lines()) == policy
