@@ -169,8 +169,8 @@ class RelayChannel:
         self.node.trace("chan-closed", chan=self.label, reason=reason)
 
     # --- handshakes -------------------------------------------------------------------
-    async def respond_handshake(self) -> bool:
-        """The responder side; False if the peer went away or misbehaviour stalls it."""
+    async def respond_handshake(self) -> None:
+        """The responder side, up to the initiator's NETINFO."""
         node = self.node
         first = await self.read_cell()
         while first.cmd in (ChanCmd.VPADDING, ChanCmd.AUTHORIZE):
@@ -180,10 +180,6 @@ class RelayChannel:
         common = set(Versions.decode(first.body).versions) & set(RESPONDER_VERSIONS)
         if not common:
             raise ProtocolError("no common link protocol version")
-        if node.misbehaviour.stall_handshake:
-            while await self.stream.read(_READ):
-                pass
-            return False
         self.send(Versions(RESPONDER_VERSIONS).to_cell())
         self.codec.link_version = max(common)
         now = node.rt.wallclock()
@@ -194,7 +190,7 @@ class RelayChannel:
             cell = await self.read_cell()
             if cell.cmd == ChanCmd.NETINFO:
                 Netinfo.decode(cell.body)
-                return True
+                return
             if cell.cmd not in _HANDSHAKE_CELLS:
                 raise ProtocolError(f"cell command {cell.cmd} before NETINFO")
 
@@ -251,14 +247,15 @@ async def _quiet_close(stream: ByteStream) -> None:
 async def serve_incoming(node: RelayNode, stream: ByteStream) -> None:
     """Listener handler: run the responder handshake, then the channel until it ends."""
     chan = RelayChannel(node, stream, outgoing=False)
+    if node.misbehaviour.stall_handshake:     # read and never answer, for as long as it lasts
+        while await stream.read(_READ):
+            pass
+        return
     try:
-        opened = await timeout(node.rt, HANDSHAKE_TIMEOUT, chan.respond_handshake(),
-                               what="link handshake")
+        await timeout(node.rt, HANDSHAKE_TIMEOUT, chan.respond_handshake(), what="link handshake")
     except (ChannelError, NetworkError, ProtocolError, Timeout) as exc:
         node.trace("chan-refused", chan=chan.label, reason=str(exc))
         stream.abort()
-        return
-    if not opened:
         return
     node.trace("chan-open", chan=chan.label, direction="in", link=chan.link_version)
     await chan.run()

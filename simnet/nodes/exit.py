@@ -112,28 +112,33 @@ class EdgeStream:
 
     async def _to_client(self, conn: _Conn) -> None:
         circ = self.circ
-        while True:
-            if self.ended or circ.closed:
-                return
-            if not circ.windows.can_package():
-                await circ.package_ready.wait()
-                continue
-            if not self.windows.can_package():
-                await self._wait_stream_window()
-                continue
+        while await self._windows_open():
             try:
                 data = await conn.read(RELAY_DATA_MAX)
             except NetworkError:
                 self._finish(EndReason.CONNRESET)
                 return
-            if self.ended or circ.closed:
-                return
             if not data:
                 self._finish(EndReason.DONE)
+                return
+            # Another stream of the circuit may have used the last of its window meanwhile.
+            if not await self._windows_open():
                 return
             circ.send_data(self.stream_id, data)
             self.windows.note_data_sent()
             await self._drain_client()
+
+    async def _windows_open(self) -> bool:
+        """Wait until both package windows allow a DATA cell; False once the stream ended."""
+        circ = self.circ
+        while not (self.ended or circ.closed):
+            if not circ.windows.can_package():
+                await circ.package_ready.wait()
+            elif not self.windows.can_package():
+                await self._wait_stream_window()
+            else:
+                return True
+        return False
 
     async def _wait_stream_window(self) -> None:
         self._window_open.clear()

@@ -45,7 +45,7 @@ CERTS_REFRESH = 12 * 3600
 class Misbehaviour:
     """Ways an emulated relay can break the protocol (all off by default).
 
-    * ``stall_handshake``: accept TLS and VERSIONS, never answer;
+    * ``stall_handshake``: accept TLS, read whatever comes, never answer;
     * ``bad_certs``: "signature" (a corrupted identity->signing certificate),
       "missing" (no RSA->Ed25519 cross-certificate) or "duplicate" (a type twice);
     * ``bad_created_auth``: CREATED2/CREATED_FAST whose AUTH/KH does not verify;
