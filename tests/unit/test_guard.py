@@ -454,3 +454,56 @@ def test_every_change_is_written(tmp_path: Path) -> None:
     _, t = gm.pick_guard(nd, T0 + 3)
     gm.report(t, True, T0 + 3)
     assert len(saves) == 2 and saves[-1] == gm.sampled
+
+
+# --- priorities and corner cases ----------------------------------------------------------
+
+
+def test_priority_rules() -> None:
+    """guard-spec §4.3: confirmed first (lower index first); then pending, earlier tried."""
+    from gotor.guard import _Guard
+
+    def g(idx: int | None, pending: bool = False, tried: float | None = None) -> _Guard:
+        rec = GuardRecord(rsa_id(0), "x", 0, T0, confirmed_idx=idx)
+        return _Guard(rec, pending=pending, last_tried=tried)
+
+    gm = GuardManager(random.Random(1))
+    hp = gm._higher_priority
+    assert hp(g(0), g(1)) and not hp(g(1), g(0))
+    assert hp(g(5), g(None, pending=True)) and not hp(g(None, pending=True), g(5))
+    assert hp(g(None, True, 10), g(None)) and not hp(g(None), g(None, True, 10))
+    assert hp(g(None, True, 10), g(None, True, 20)) and not hp(g(None, True, 20), g(None, True, 10))
+    assert not hp(g(None), g(None))  # neither pending: equal
+
+
+def test_waiting_circuits_complete_best_first() -> None:
+    nd = network(params={"guard-internet-likely-down-interval": 10**6})
+    gm = three_confirmed(nd)
+    _, t0 = gm.pick_guard(nd, T0 + 1)
+    assert gm.report(t0, True, T0 + 1) is GuardVerdict.USE  # kept open: blocks
+    down_all_primaries(gm, nd, T0 + 2)
+    r1, t1 = gm.pick_guard(nd, T0 + 3)
+    r2, t2 = gm.pick_guard(nd, T0 + 3)
+    assert (r1.rsa_id, r2.rsa_id) == (gm.sampled[3].rsa_id, gm.sampled[4].rsa_id)
+    assert gm.report(t1, True, T0 + 4) is GuardVerdict.WAIT
+    assert gm.report(t2, True, T0 + 4) is GuardVerdict.WAIT
+    gm.release(t0)
+    # t1's guard was confirmed first: it completes, and then blocks t2
+    assert gm.poll_waiting(T0 + 5) == ([t1], [])
+    assert gm.poll_waiting(T0 + 6) == ([], [])
+    gm.release(t1)
+    assert gm.poll_waiting(T0 + 7) == ([t2], [])
+
+
+def test_report_after_the_guard_left_the_sample() -> None:
+    nd = network()
+    gm = fresh(nd)
+    _, t_ok = gm.pick_guard(nd, T0)
+    _, t_bad = gm.pick_guard(nd, T0)
+    later = T0 + 200 * DAY
+    gone = [t_ok.rsa_id[0], t_bad.rsa_id[0]]  # rsa_id(i) starts with the byte i
+    gm.update(network(valid_after=later, unlisted=gone), later)  # expired, not resampled
+    assert not {t_ok.rsa_id, t_bad.rsa_id} & {s.rsa_id for s in gm.sampled}
+    assert gm.report(t_ok, True, later) is GuardVerdict.USE
+    assert gm.report(t_bad, False, later) is GuardVerdict.FAILED
+    assert gm.confirmed == []
