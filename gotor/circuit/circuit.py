@@ -81,7 +81,7 @@ class _Port:
     async def flush(self) -> None:
         await self._circ._flush()
 
-    def set_sink(self, sink: StreamSink | None) -> None:
+    def set_sink(self, sink: StreamSink) -> None:
         self._circ._set_sink(self.stream_id, self.hop, sink)
 
 
@@ -183,8 +183,10 @@ class Circuit:
     # --- streams ----------------------------------------------------------------------
     async def open_stream(self, host: str, port: int, flags: int = 0, *,
                           timeout_s: float = STREAM_TIMEOUT) -> Stream:
-        """BEGIN to ``host:port`` (a hostname or an address: never resolved here)."""
-        begin = Begin(host.lower(), port, flags)
+        """BEGIN to ``host:port``: a hostname (never resolved here), an IPv4 address or an
+        IPv6 address (brackets optional); ``flags`` are BeginFlags (tor-spec §6.2)."""
+        address = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+        begin = Begin(address.lower(), port, flags)
         begin.encode()  # LocalError for an unencodable target, before anything is sent
         return await self._open(StreamKind.CONNECT, (host, port), begin, timeout_s)
 
@@ -229,12 +231,8 @@ class Circuit:
                 return _Port(self, self._machine.n_hops - 1, sid)
         raise CircuitError(f"circuit {self.name}: no free stream ID")
 
-    def _set_sink(self, stream_id: int, hop: int, sink: StreamSink | None) -> None:
-        if self._error is not None:
-            return
-        if sink is None:
-            self._streams.pop(stream_id, None)
-        else:
+    def _set_sink(self, stream_id: int, hop: int, sink: StreamSink) -> None:
+        if self._error is None:
             self._streams[stream_id] = (hop, sink)
 
     # --- sending ----------------------------------------------------------------------
@@ -274,8 +272,8 @@ class Circuit:
                     break
                 self._apply(event)
         except ProtocolError as err:
-            self._fail(CircuitError(f"circuit {self.name}: protocol violation: {err.reason}",
-                                    DestroyReason.PROTOCOL), send_destroy=True)
+            self._fail(CircuitError(f"circuit {self.name}: protocol violation: {err.reason}"),
+                       send_destroy=True)
 
     def _apply(self, event: CircEvent) -> None:
         match event:

@@ -46,9 +46,6 @@ from gotor.runtime.api import ByteStream, Runtime, Task
 from gotor.runtime.sync import timeout
 
 READ_SIZE = 65536
-#: A decoded-cell loop runs after every read, so the buffer never holds more than one
-#: read plus one incomplete cell; this cap makes that bound explicit.
-MAX_BUFFER = READ_SIZE + 4 + 1 + 2 + 0xFFFF
 #: Giving up on finding a free circuit ID after this many random draws (tor-spec §5.1.1).
 CIRC_ID_ATTEMPTS = 64
 _MSB = 0x8000_0000
@@ -336,8 +333,8 @@ class Channel:
                     self._dispatching = False
                 if self._close_reason is not None:
                     return self._close_reason
-            if len(buf) > MAX_BUFFER:  # cannot happen with a correct codec: a bound, stated
-                raise ProtocolError(f"{len(buf)} bytes buffered without a complete cell")
+            # Every complete cell is taken off before the next read, so the buffer holds
+            # at most one incomplete cell (<= 4 + 1 + 2 + 65535 bytes) plus one read.
             data = await stream.read(READ_SIZE)
             if not data:
                 return "connection closed by the relay" + (

@@ -104,8 +104,8 @@ class StreamPort(Protocol):
         """Wait for the channel to drain (backpressure); CircuitError if it fails."""
         ...
 
-    def set_sink(self, sink: StreamSink | None) -> None:
-        """Route this stream ID to ``sink`` from now on (None: the ID is free)."""
+    def set_sink(self, sink: StreamSink) -> None:
+        """Route this stream ID's messages to ``sink`` from now on."""
         ...
 
 

@@ -77,6 +77,7 @@ class Misbehave:
     wrong_sendme_digest: bool = False  # our circuit SENDMEs (v1) carry a bad digest
     no_stream_sendmes: bool = False  # never grant the client more stream window
     stall_before_created: bool = False  # never answer CREATE2 / EXTEND2
+    close_after_versions: bool = False  # answer VERSIONS, then hang up
     inject: bytes = b""  # raw bytes sent half a second after the handshake
     close_after_inject: bool = False  # ... and then the connection is closed
 
@@ -199,6 +200,9 @@ class ScriptRelay:
                 return
             buf += data
         if first.cmd != ChanCmd.VERSIONS or 5 not in Versions.decode(first.body).versions:
+            return
+        if self.bad.close_after_versions:
+            stream.write(pre.encode(Versions((3, 4, 5)).to_cell()))
             return
         certs = self.keys.certs(self.rt.wallclock(), b"another TLS certificate"
                                 if self.bad.certs_for_other_tls else None)

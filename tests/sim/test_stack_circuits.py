@@ -347,3 +347,20 @@ def _trace_of_a_transfer(seed: int, shuffle: bool) -> str:
 def test_same_seed_same_trace() -> None:
     assert _trace_of_a_transfer(5, False) == _trace_of_a_transfer(5, False)
     assert _trace_of_a_transfer(5, True) == _trace_of_a_transfer(5, True)
+
+
+def test_create_then_extend_one_hop_at_a_time() -> None:
+    w = stack_world(misbehave={2: Misbehave(stall_before_created=True)})
+
+    async def main() -> tuple[int, CircuitError]:
+        pool = ChannelPool(w.rt)
+        circ = await Circuit.create(w.rt, pool, w.relays[0].hop(), CircParams(build_timeout=5))
+        await circ.extend(w.relays[1].hop(ntor_v3=True))
+        hops = len(circ.hops)
+        with pytest.raises(CircuitError) as info:
+            await circ.extend(w.relays[2].hop())  # relay2 never answers
+        return hops, info.value
+
+    hops, err = w.run(main())
+    assert hops == 2 and "timed out" in str(err)
+    assert w.relays[0].stats["destroy_in"] == 1

@@ -14,9 +14,18 @@ import pytest
 from stack_relay import ScriptedPath, fake_relay
 
 from gotor.cells.chan import ChanCell, ChanCmd, DestroyReason
-from gotor.cells.relaymsg import Begin, Connected, Data, End, EndReason, Extend2, Sendme
+from gotor.cells.relaymsg import (
+    Begin,
+    Connected,
+    Data,
+    End,
+    EndReason,
+    Extend2,
+    Resolved,
+    Sendme,
+)
 from gotor.circuit import CircParams, Circuit
-from gotor.errors import ChannelError, CircuitError, StreamError
+from gotor.errors import ChannelError, CircuitError, LocalError, StreamError
 from gotor.link.channel import ChanTarget
 from gotor.stream import Stream
 from simnet.binding import SimRuntime
@@ -119,7 +128,7 @@ def test_unknown_stream_id_is_a_protocol_violation() -> None:
     b = Bench()
     err = b.run(body)
     assert "protocol violation: DATA for unknown stream 999" in str(err)
-    assert err.destroy_reason == DestroyReason.PROTOCOL
+    assert err.destroy_reason is None  # we found the violation: the relay sent no reason
     assert b.to_exit[-1][0] == -1  # our DESTROY went out
 
 
@@ -250,3 +259,48 @@ def test_channel_failure_while_sending() -> None:
         return str(info.value)
 
     assert "closed" in Bench().run(body)
+
+
+def test_partial_reads_and_bytestream_properties() -> None:
+    async def body(b: Bench) -> tuple[bytes, bytes, tuple[str, int]]:
+        stream = await b.open()
+        b.deliver(Data(b"a" * 300), stream.stream_id)
+        b.deliver(Data(b"b" * 300), stream.stream_id)
+        await b.rt.sleep(0.1)
+        with pytest.raises(LocalError):
+            await stream.read(0)
+        first = await stream.read(100)
+        rest = await stream.read()
+        return first, rest, stream.peer
+
+    first, rest, peer = Bench().run(body)
+    assert first == b"a" * 100 and rest == b"a" * 200 + b"b" * 300
+    assert peer == ("example.com", 80)
+
+
+def test_resolve_outcomes() -> None:
+    async def body(b: Bench) -> list[str]:
+        out = []
+        for answer in (End(EndReason.RESOLVEFAILED), None):
+            task = b.rt.spawn(b.circ.resolve("name.example", timeout_s=5), name="resolve")
+            await b.rt.sleep(0.1)
+            _hop, sid, _msg = b.to_exit[-1]
+            if answer is not None:
+                b.deliver(answer, sid)
+            with pytest.raises(StreamError) as info:
+                await task
+            out.append(str(info.value))
+            if answer is None:
+                b.deliver(Resolved(()), sid)  # too late, but tolerated
+        task = b.rt.spawn(b.circ.resolve("gone.example"), name="resolve")
+        await b.rt.sleep(0.1)
+        b.circ.close("bye")
+        with pytest.raises(StreamError) as info:
+            await task
+        out.append(str(info.value))
+        return out
+
+    failed, timed_out, closed = Bench().run(body)
+    assert "hostname could not be resolved (RESOLVEFAILED)" in failed
+    assert "no answer within 5 s" in timed_out
+    assert "resolving gone.example" in closed and "closed: bye" in closed

@@ -65,6 +65,18 @@ def test_certs_bound_to_another_tls_certificate_are_refused() -> None:
     assert "does not certify this TLS certificate" in w.run(main())
 
 
+def test_relay_hanging_up_mid_handshake() -> None:
+    w = stack_world(n_relays=1, misbehave={0: Misbehave(close_after_versions=True)})
+
+    async def main() -> str:
+        with pytest.raises(ChannelError) as info:
+            await Channel.connect(w.rt, w.relays[0].target())
+        return str(info.value)
+
+    assert w.run(main()) == ("connection closed by the relay during the link handshake "
+                             "(waiting for CERTS)")
+
+
 def test_unreachable_relay() -> None:
     w = stack_world(n_relays=1)
 
