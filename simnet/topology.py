@@ -223,7 +223,8 @@ def _relays(world: World, network: Network, dns: Dns, n: int, n_exits: int, *,
     names = [f"relay{i:03d}" for i in range(n)]
     keys = [RelayKeys.generate(world, name) for name in names]
     families = _families(draws, keys)
-    nodes, addresses = [], []
+    nodes: list[RelayNode] = []
+    addresses: list[str] = []
     for i, draw in enumerate(draws):
         address = _relay_address(i, draw, addresses)
         addresses.append(address)

@@ -48,7 +48,7 @@ from gotor.netdoc.protover import Protocols
 from gotor.runtime.api import ByteStream
 from simnet.net import Network
 from simnet.nodes.bwweights import bandwidth_weights, totals
-from simnet.nodes.dircache import AuthCertEntry, DirCache, DirDocuments
+from simnet.nodes.dircache import AuthCertEntry, DirDocuments
 from simnet.nodes.http import parse_head, response
 from simnet.nodes.keys import AuthorityKeys
 from simnet.nodes.relay import RelayInfo, RelayNode

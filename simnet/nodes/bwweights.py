@@ -62,47 +62,46 @@ def _check(w: dict[str, int], s: int, g: int, m: int, e: int, d: int, t: int) ->
     return None
 
 
-def _case1(s: int, g: int, m: int, e: int, _d: int) -> dict[str, int]:
+def _w(wgg: int, wgd: int, wmg: int, wme: int, wmd: int, wee: int, wed: int) -> dict[str, int]:
+    return {"Wgg": wgg, "Wgd": wgd, "Wmg": wmg, "Wme": wme, "Wmd": wmd, "Wee": wee, "Wed": wed}
+
+
+def _case1(s: int, g: int, m: int, e: int) -> dict[str, int]:
     wee = _div(s * (e + g + m), 3 * e)
     wmg = _div(s * (2 * g - e - m), 3 * g)
-    return dict(Wgd=_div(s, 3), Wed=_div(s, 3), Wmd=_div(s, 3), Wee=wee, Wme=s - wee,
-                Wmg=wmg, Wgg=s - wmg)
+    third = _div(s, 3)
+    return _w(s - wmg, third, wmg, s - wee, third, wee, third)
 
 
 def _case2(s: int, g: int, m: int, e: int, d: int, t: int) -> dict[str, int] | None:
-    r, big = min(e, g), max(e, g)
-    if r + d < big:
-        w = dict(Wgg=s, Wee=s, Wmg=0, Wme=0, Wmd=0)
-        w.update(Wed=s, Wgd=0) if e < g else w.update(Wed=0, Wgd=s)
-        return w
-    wed = _div(s * (d - 2 * e + 4 * g - 2 * m), 3 * d)
-    w = dict(Wee=_div(s * (e - g + m), e), Wed=wed, Wme=_div(s * (g - m), e), Wmg=0, Wgg=s,
-             Wmd=_div(s - wed, 2), Wgd=_div(s - wed, 2))
+    if min(e, g) + d < max(e, g):                       # 2a: all of D to the scarcer class
+        return _w(s, 0 if e < g else s, 0, 0, 0, s, s if e < g else 0)
+    wed = _div(s * (d - 2 * e + 4 * g - 2 * m), 3 * d)  # 2b1: Wgg = 1, Wmd = Wgd
+    w = _w(s, _div(s - wed, 2), 0, _div(s * (g - m), e), _div(s - wed, 2),
+           _div(s * (e - g + m), e), wed)
     if _check(w, s, g, m, e, d, t) is None:
         return w
-    wed = _div(s * (d - 2 * e + g + m), 3 * d)
-    wmd = max(0, _div(s * (d - 2 * m + g + e), 3 * d))   # 2b3: Wmd < 0 when M > T/3
-    w = dict(Wgg=s, Wee=s, Wed=wed, Wmd=wmd, Wme=0, Wmg=0, Wgd=s - wed - wmd)
+    wed = _div(s * (d - 2 * e + g + m), 3 * d)          # 2b2: Wgg = Wee = 1
+    wmd = max(0, _div(s * (d - 2 * m + g + e), 3 * d))  # 2b3: Wmd < 0 when M > T/3
+    w = _w(s, s - wed - wmd, 0, 0, wmd, s, wed)
     # C tor accepts this last solution even when only the middle balance is off.
     return w if _check(w, s, g, m, e, d, t) in (None, "balance-mid") else None
 
 
 def _case3(s: int, g: int, m: int, e: int, d: int, t: int) -> dict[str, int]:
-    if 3 * (min(e, g) + d) < t:
+    if 3 * (min(e, g) + d) < t:                         # 3a
         if g < e:
             wme = 0 if e < m else _div(s * (e - m), 2 * e)
-            return dict(Wgg=s, Wgd=s, Wmd=0, Wed=0, Wmg=0, Wme=wme, Wee=s - wme)
+            return _w(s, s, 0, wme, 0, s - wme, 0)
         wmg = 0 if g < m else _div(s * (g - m), 2 * g)
-        return dict(Wee=s, Wed=s, Wmd=0, Wgd=0, Wme=0, Wmg=wmg, Wgg=s - wmg)
-    if g < e:
+        return _w(s - wmg, 0, wmg, 0, 0, s, s)
+    if g < e:                                           # 3b, guards scarce
         wgd = _div(s * (d - 2 * g + e + m), 3 * d)
         wee = _div(s * (e + m), 2 * e)
-        return dict(Wgg=s, Wgd=wgd, Wmg=0, Wee=wee, Wme=s - wee, Wmd=_div(s - wgd, 2),
-                    Wed=_div(s - wgd, 2))
-    wed = _div(s * (d - 2 * e + g + m), 3 * d)
+        return _w(s, wgd, 0, s - wee, _div(s - wgd, 2), wee, _div(s - wgd, 2))
+    wed = _div(s * (d - 2 * e + g + m), 3 * d)          # 3b, exits scarce
     wgg = _div(s * (g + m), 2 * g)
-    return dict(Wee=s, Wed=wed, Wme=0, Wgg=wgg, Wmg=s - wgg, Wmd=_div(s - wed, 2),
-                Wgd=_div(s - wed, 2))
+    return _w(wgg, _div(s - wed, 2), s - wgg, 0, _div(s - wed, 2), s, wed)
 
 
 def bandwidth_weights(g: int, m: int, e: int, d: int, t: int,
@@ -111,7 +110,7 @@ def bandwidth_weights(g: int, m: int, e: int, d: int, t: int,
     if min(g, m, e, d) <= 0:
         return None
     if 3 * e >= t and 3 * g >= t:
-        w: dict[str, int] | None = _case1(scale, g, m, e, d)
+        w: dict[str, int] | None = _case1(scale, g, m, e)
         checked = w is not None and _check(w, scale, g, m, e, d, t) is None
     elif 3 * e < t and 3 * g < t:
         w = _case2(scale, g, m, e, d, t)
@@ -123,8 +122,8 @@ def bandwidth_weights(g: int, m: int, e: int, d: int, t: int,
     if w is None or not checked:
         return None
     # Wgm=Wgg, Wmm=scale, Wem=Wee, Weg=Wed; directory weights use the middle ones.
-    return dict(sorted(dict(
-        Wbd=w["Wmd"], Wbe=w["Wme"], Wbg=w["Wmg"], Wbm=scale, Wdb=scale, Web=scale,
-        Wed=w["Wed"], Wee=w["Wee"], Weg=w["Wed"], Wem=w["Wee"], Wgb=scale, Wgd=w["Wgd"],
-        Wgg=w["Wgg"], Wgm=w["Wgg"], Wmb=scale, Wmd=w["Wmd"], Wme=w["Wme"], Wmg=w["Wmg"],
-        Wmm=scale).items()))
+    line = {"Wbd": w["Wmd"], "Wbe": w["Wme"], "Wbg": w["Wmg"], "Wbm": scale, "Wdb": scale,
+            "Web": scale, "Wed": w["Wed"], "Wee": w["Wee"], "Weg": w["Wed"], "Wem": w["Wee"],
+            "Wgb": scale, "Wgd": w["Wgd"], "Wgg": w["Wgg"], "Wgm": w["Wgg"], "Wmb": scale,
+            "Wmd": w["Wmd"], "Wme": w["Wme"], "Wmg": w["Wmg"], "Wmm": scale}
+    return dict(sorted(line.items()))

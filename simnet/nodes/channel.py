@@ -32,8 +32,7 @@ from gotor.cells.chan import ChanCell, ChanCmd, DestroyReason
 from gotor.cells.chanmsg import AuthChallenge, Certs, Netinfo, Versions
 from gotor.cells.codec import ChannelCodec
 from gotor.crypto.linkcerts import CertsCellType, verify_responder_certs
-from gotor.errors import (Cancelled, ChannelError, LocalError, NetworkError, ProtocolError,
-                          Timeout)
+from gotor.errors import Cancelled, ChannelError, LocalError, NetworkError, ProtocolError, Timeout
 from gotor.runtime.api import ByteStream, Task
 from gotor.runtime.sync import timeout
 

@@ -39,10 +39,19 @@ from typing import TYPE_CHECKING
 from gotor.cells.chan import ChanCell, ChanCmd, DestroyReason, HandshakeType
 from gotor.cells.chanmsg import Create2, Created2, CreatedFast, Destroy
 from gotor.cells.ext import decode_extension_sequence
-from gotor.cells.linkspec import (LinkSpecEd25519Id, LinkSpecIPv4, LinkSpecIPv6, LinkSpecRsaId)
+from gotor.cells.linkspec import LinkSpecEd25519Id, LinkSpecIPv4, LinkSpecIPv6, LinkSpecRsaId
 from gotor.cells.relay import RELAY_DATA_MAX, RelayCmd, RelayMsg, decode_relay_payload
-from gotor.cells.relaymsg import (Data, End, EndReason, Extend2, Extended2, Sendme, Truncated,
-                                  decode_relay_msg, encode_relay_msg)
+from gotor.cells.relaymsg import (
+    Data,
+    End,
+    EndReason,
+    Extend2,
+    Extended2,
+    Sendme,
+    Truncated,
+    decode_relay_msg,
+    encode_relay_msg,
+)
 from gotor.crypto import fast, ntor, ntor_v3
 from gotor.crypto.relaycrypto import RelayHopCrypto
 from gotor.errors import Cancelled, ProtocolError

@@ -29,11 +29,26 @@ from __future__ import annotations
 from ipaddress import IPv4Address, ip_address
 from typing import TYPE_CHECKING, Protocol
 
-from gotor.cells.relay import RELAY_DATA_MAX
-from gotor.cells.relaymsg import (Begin, BeginDir, BeginFlags, Connected, EndReason, RelayMsg,
-                                  Resolve, Resolved, ResolvedAnswer, ResolvedType, Sendme)
-from gotor.errors import (ClosedError, ConnectionRefused, ConnectionReset, NetworkError,
-                          ProtocolError, Timeout)
+from gotor.cells.relay import RELAY_DATA_MAX, RelayMsg
+from gotor.cells.relaymsg import (
+    Begin,
+    BeginDir,
+    BeginFlags,
+    Connected,
+    EndReason,
+    Resolve,
+    Resolved,
+    ResolvedAnswer,
+    ResolvedType,
+    Sendme,
+)
+from gotor.errors import (
+    ClosedError,
+    ConnectionRefused,
+    NetworkError,
+    ProtocolError,
+    Timeout,
+)
 from gotor.runtime.sync import Event, Queue, timeout
 from simnet.nodes.dns import reverse_pointer_address
 from simnet.nodes.http import parse_head, response
@@ -210,20 +225,24 @@ class ExitStream(EdgeStream):
             addresses = None
         ipv4 = [a for a in addresses or () if ":" not in a]
         if not ipv4:
-            return self._refuse(EndReason.RESOLVEFAILED)
+            self._refuse(EndReason.RESOLVEFAILED)
+            return None
         address, ttl = ipv4[0], dns.ttl if dns is not None else 0
         if not node.config.exit_policy.allows(address, begin.port):
-            return self._refuse(EndReason.EXITPOLICY, address=IPv4Address(address), ttl=ttl)
+            self._refuse(EndReason.EXITPOLICY, address=IPv4Address(address), ttl=ttl)
+            return None
         try:
-            conn = await timeout(node.rt, node.config.connect_timeout,
-                                 node.rt.connect(address, begin.port), what="exit connect")
+            conn: _Conn = await timeout(node.rt, node.config.connect_timeout,
+                                        node.rt.connect(address, begin.port), what="exit connect")
         except ConnectionRefused:
-            return self._refuse(EndReason.CONNECTREFUSED)
+            self._refuse(EndReason.CONNECTREFUSED)
+            return None
         except Timeout:
-            return self._refuse(EndReason.TIMEOUT)
+            self._refuse(EndReason.TIMEOUT)
+            return None
         except NetworkError as exc:
-            return self._refuse(EndReason.TIMEOUT if "timed out" in str(exc)
-                                else EndReason.NOROUTE)
+            self._refuse(EndReason.TIMEOUT if "timed out" in str(exc) else EndReason.NOROUTE)
+            return None
         if self.ended or circ.closed:
             conn.abort()
             return None
@@ -238,7 +257,6 @@ class ExitStream(EdgeStream):
             self.circ.end_stream(self.stream_id, reason, **fields)
             self.circ.node.trace("stream-refused", circ=self.circ.name, stream=self.stream_id,
                                  target=self.what, reason=int(reason))
-        return None
 
 
 class DirStream(EdgeStream):
@@ -346,7 +364,8 @@ async def _resolve(circ: OrCircuit, name: str, stream_id: int) -> None:
     reverse = reverse_pointer_address(name)
     if reverse is not None:
         host = dns.reverse(reverse) if dns is not None else None
-        answers = (ResolvedAnswer.for_hostname(host, ttl),) if host else ()
+        answers: tuple[ResolvedAnswer, ...] = (
+            (ResolvedAnswer.for_hostname(host, ttl),) if host else ())
     else:
         found = dns.lookup(name) if dns is not None else None
         answers = tuple(ResolvedAnswer.for_ip(ip_address(a), ttl) for a in found or ())

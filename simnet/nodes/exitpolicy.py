@@ -21,6 +21,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import pairwise
 
 from gotor.errors import LocalError
 from gotor.netdoc.policy import MAX_PORT, PortPolicy
@@ -136,7 +137,7 @@ class ExitPolicy:
         for rule in self.rules:
             cuts.update((rule.ports[0], rule.ports[1] + 1))
         edges = sorted(cuts)
-        return [(a, b - 1) for a, b in zip(edges, edges[1:], strict=False)]
+        return [(a, b - 1) for a, b in pairwise(edges)]
 
     def is_exit(self) -> bool:
         """dir-spec §3.4.2 "Exit": exits to most addresses on both ports 80 and 443."""

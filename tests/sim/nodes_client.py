@@ -16,13 +16,31 @@ from ipaddress import IPv4Address
 from typing import Any
 
 from gotor.cells.chan import ChanCell, ChanCmd, HandshakeType
-from gotor.cells.chanmsg import (Certs, Create2, Created2, CreatedFast, CreateFast, Destroy,
-                                 Netinfo, Versions)
+from gotor.cells.chanmsg import (
+    Certs,
+    Create2,
+    Created2,
+    CreatedFast,
+    CreateFast,
+    Destroy,
+    Netinfo,
+    Versions,
+)
 from gotor.cells.codec import ChannelCodec
 from gotor.cells.linkspec import LinkSpecEd25519Id, LinkSpecIPv4, LinkSpecRsaId
 from gotor.cells.relay import RelayMsg, decode_relay_payload
-from gotor.cells.relaymsg import (Begin, BeginDir, Data, End, Extend2, Extended2, Sendme,
-                                  Truncated, decode_relay_msg, encode_relay_msg)
+from gotor.cells.relaymsg import (
+    Begin,
+    BeginDir,
+    Data,
+    End,
+    Extend2,
+    Extended2,
+    Sendme,
+    Truncated,
+    decode_relay_msg,
+    encode_relay_msg,
+)
 from gotor.crypto import fast, ntor, ntor_v3
 from gotor.crypto.linkcerts import ResponderIdentity, verify_responder_certs
 from gotor.crypto.relaycrypto import ClientCircuitCrypto
@@ -151,7 +169,7 @@ class ScriptCircuit:
         specs = (LinkSpecIPv4(IPv4Address(relay.host.ipv4), relay.config.or_port),
                  LinkSpecRsaId(keys.rsa_id), LinkSpecEd25519Id(keys.ed_id))
         self.send(Extend2(specs, htype, onion), early=early)
-        hop, msg, _sid = await self.recv()
+        _hop, msg, _sid = await self.recv()
         if not isinstance(msg, Extended2):
             raise ProtocolError(f"expected EXTENDED2, got {msg!r}")
         self.crypto.add_hop(finish(msg.handshake))

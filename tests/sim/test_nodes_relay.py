@@ -7,12 +7,33 @@ from dataclasses import replace
 from ipaddress import IPv4Address
 
 import pytest
-from nodes_client import (Destroyed, ScriptCircuit, ScriptLink, fetch, http_get, run_test,
-                          split_http)
+from nodes_client import (
+    Destroyed,
+    ScriptCircuit,
+    ScriptLink,
+    _onionskin,
+    fetch,
+    http_get,
+    run_test,
+    split_http,
+)
 
 from gotor.cells.chan import DestroyReason
-from gotor.cells.relaymsg import (Begin, BeginFlags, Connected, Data, End, EndReason, Resolve,
-                                  Resolved, ResolvedType, Truncate, Truncated)
+from gotor.cells.linkspec import LinkSpecEd25519Id, LinkSpecIPv4, LinkSpecRsaId
+from gotor.cells.relaymsg import (
+    Begin,
+    BeginFlags,
+    Connected,
+    Data,
+    End,
+    EndReason,
+    Extend2,
+    Resolve,
+    Resolved,
+    ResolvedType,
+    Truncate,
+    Truncated,
+)
 from gotor.crypto.linkcerts import verify_responder_certs
 from gotor.errors import ConnectionReset, Timeout
 from gotor.netdoc.authcert import parse_authcerts
@@ -348,10 +369,81 @@ def test_consensus_over_begin_dir_verifies() -> None:
     cons_raw, keys_raw = run_test(world, client, main())
     import zlib
 
-    status, headers, body = split_http(cons_raw)
+    _status, headers, body = split_http(cons_raw)
     assert headers["content-encoding"] == "deflate"
     now = int(world.wallclock())
     certs = [c.verify(now=now) for c in parse_authcerts(split_http(keys_raw)[2])]
     trusted = [a.v3_ident for a in topo.client_config.authorities]
     consensus = parse_consensus(zlib.decompress(body)).verify(certs, trusted, now=now)
     assert len(consensus.routers) == 3 + 8
+
+
+def _traced_run(shuffle: bool) -> tuple[list[str], bytes]:
+    world = World(1, shuffle_ties=shuffle)
+    world.trace.keep = True
+    net = Network(world)
+    topo = build_topology(world, net, n_relays=8, n_exits=3)
+    client = net.add_host("client")
+
+    async def main() -> bytes:
+        circ = await build3(client, topo)
+        got, _ = await fetch(circ, 1, "web0.simnet.test", 80, http_get("/bytes/200000/d"))
+        circ.send(Resolve("web0.simnet.test"), 2)
+        await circ.recv()
+        return got
+
+    got = run_test(world, client, main())
+    # A snapshot: when the finished world is garbage-collected, its abandoned coroutines
+    # close and may still record (the fabric's listeners abort their streams then).
+    return list(world.trace.lines), got
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_same_seed_same_trace(shuffle: bool) -> None:
+    lines1, got1 = _traced_run(shuffle)
+    lines2, got2 = _traced_run(shuffle)
+    assert lines1 == lines2 and len(lines1) > 100
+    assert split_http(got1)[2] == split_http(got2)[2] == content("d", 200_000)
+
+
+def test_extend_failures_and_channel_reuse() -> None:
+    world, topo, client = network()
+    guard, middle, exit_ = three_hops(topo)
+
+    async def extend_raw(link: ScriptLink, specs: tuple[object, ...]) -> int | None:
+        circ = await ScriptCircuit.create(link, guard)  # type: ignore[arg-type]
+        htype, onion, _finish = _onionskin(middle, "ntor", bytes(range(32)))  # type: ignore[arg-type]
+        circ.send(Extend2(specs, htype, onion), early=True)  # type: ignore[arg-type]
+        try:
+            await circ.recv()
+        except Destroyed as exc:
+            return exc.reason
+        return -1
+
+    async def main() -> dict[str, int | None]:
+        link = await ScriptLink.open(client.runtime, guard)  # type: ignore[arg-type]
+        for _ in range(2):       # two circuits through the same guard -> middle channel
+            circ = await ScriptCircuit.create(link, guard)  # type: ignore[arg-type]
+            await circ.extend(middle)  # type: ignore[arg-type]
+        m, g = middle.keys, guard.keys  # type: ignore[attr-defined]
+        addr = LinkSpecIPv4(IPv4Address(middle.host.ipv4), 9001)  # type: ignore[attr-defined]
+        return {
+            "identity": await extend_raw(link, (addr, LinkSpecRsaId(exit_.keys.rsa_id))),  # type: ignore[attr-defined]
+            # (an open channel to the middle would be reused whatever the address: its
+            # address is canonical, tor-spec §5.3.1; so ask for a relay we have none to)
+            "unreachable": await extend_raw(link, (LinkSpecIPv4(IPv4Address("192.0.2.7"), 9001),
+                                                   LinkSpecRsaId(exit_.keys.rsa_id))),  # type: ignore[attr-defined]
+            "self": await extend_raw(link, (addr, LinkSpecRsaId(g.rsa_id))),
+            "no-rsa": await extend_raw(link, (addr, LinkSpecEd25519Id(m.ed_id))),
+            "two-rsa": await extend_raw(link, (addr, LinkSpecRsaId(m.rsa_id),
+                                               LinkSpecRsaId(m.rsa_id))),
+        }
+
+    reasons = run_test(world, client, main())
+    assert reasons == {"identity": DestroyReason.OR_IDENTITY,
+                       "unreachable": DestroyReason.CONNECTFAILED,
+                       "self": DestroyReason.PROTOCOL, "no-rsa": DestroyReason.PROTOCOL,
+                       "two-rsa": DestroyReason.PROTOCOL}
+    guard_out = [line for line in events(world, "chan-open")
+                 if '"direction":"out"' in line and f'"node":"{guard.nickname}"' in line]  # type: ignore[attr-defined]
+    assert len(guard_out) == 1       # the two circuits shared one channel to the middle
