@@ -296,12 +296,13 @@ class GuardManager:
         limit = self._max_sample(len(eligible))
         fresh = [rs for rs in eligible if rs.identity not in self._guards]
         want = self._params.guard_min_filtered_sample_size
-        while fresh and len(self._guards) < limit:
-            if sum(1 for g in self._guards.values() if g.usable) >= want:
-                break
-            weights = [netdir.weight(rs, Role.GUARD) for rs in fresh]
-            rs = weighted_choice(fresh, weights, self._rng)
-            fresh.remove(rs)
+        weights = [netdir.weight(rs, Role.GUARD) for rs in fresh]
+        usable = sum(1 for g in self._guards.values() if g.usable)
+        while fresh and len(self._guards) < limit and usable < want:
+            k = weighted_choice(range(len(fresh)), weights, self._rng)
+            rs = fresh.pop(k)
+            del weights[k]
+            usable += 1  # a new guard is listed and "maybe" reachable
             added = self._rand_past(now, self._params.guard_lifetime // 10)
             record = GuardRecord(rs.identity, rs.nickname, self._next_idx, added)
             self._guards[rs.identity] = _Guard(record)

@@ -30,10 +30,12 @@ from __future__ import annotations
 import bisect
 import enum
 import ipaddress
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any, TypeVar
 
+from gotor.circuit.params import CircParams, HopSpec
 from gotor.errors import LocalError
 from gotor.netdoc.consensus import Consensus, Flavor, RouterStatus
 from gotor.netdoc.fields import INT32_MAX
@@ -53,6 +55,8 @@ __all__ = [
     "same_family",
     "same_subnet",
 ]
+
+T = TypeVar("T")
 
 #: dir-spec §5.1: a consensus that "expired less than 24 hours ago" is reasonably live
 #: (C tor's REASONABLY_LIVE_TIME, applied on both sides of the window).
@@ -289,6 +293,8 @@ class Relay:
     dir_port: int = 0
     family_rsa_ids: frozenset[bytes] = field(default=frozenset(), repr=False)
     family_nicknames: frozenset[str] = field(default=frozenset(), repr=False)
+    net16: str = field(default="", repr=False)  # the IPv4 /16, e.g. "10.3"
+    net32v6: str | None = field(default=None, repr=False)  # the IPv6 /32, if any
 
     @classmethod
     def from_entry(cls, rs: RouterStatus, md: Microdesc) -> Relay:
@@ -312,10 +318,17 @@ class Relay:
             dir_port=rs.dir_port,
             family_rsa_ids=ids,
             family_nicknames=nicks,
+            net16=_net16(rs.address),
+            net32v6=_net32v6(ipv6[0]) if ipv6 is not None else None,
         )
 
     def has_flag(self, flag: str) -> bool:
         return flag in self.flags
+
+    def hop_spec(self) -> HopSpec:
+        """What the circuit layer needs to create a circuit to this relay or extend to it."""
+        return HopSpec(self.rsa_id, self.ed_id, self.ntor_key, self.ipv4, self.ipv6,
+                       ntor_v3=self.supports_ntor_v3)
 
     @property
     def supports_ntor_v3(self) -> bool:
@@ -355,18 +368,40 @@ def same_family(a: Relay, b: Relay) -> bool:
     return a.lists_in_family(b) and b.lists_in_family(a)
 
 
+def _net16(ipv4: str) -> str:
+    return ".".join(ipv4.split(".")[:2])
+
+
+def _net32v6(ipv6: str) -> str:
+    return str(ipaddress.IPv6Network((ipv6, 32), strict=False).network_address)
+
+
 def same_subnet(a: Relay, b: Relay) -> bool:
     """Same IPv4 /16 (path-spec §2.2), or same IPv6 /32 as C tor also checks
     (``router_addrs_in_same_network``)."""
-    if a.ipv4[0].split(".")[:2] == b.ipv4[0].split(".")[:2]:
-        return True
-    if a.ipv6 is None or b.ipv6 is None:
-        return False
-    net_a = ipaddress.IPv6Network((a.ipv6[0], 32), strict=False)
-    return ipaddress.IPv6Address(b.ipv6[0]) in net_a
+    return a.net16 == b.net16 or (a.net32v6 is not None and a.net32v6 == b.net32v6)
 
 
 # --- the directory -----------------------------------------------------------
+
+
+class _Index:
+    """Relays by /16, by IPv6 /32, by nickname and by family id, for
+    :meth:`NetDir.conflicts` (built once per NetDir, on first use)."""
+
+    def __init__(self, relays: Sequence[Relay]) -> None:
+        self.net16: dict[str, list[Relay]] = {}
+        self.net6: dict[str, list[Relay]] = {}
+        self.nicknamed: dict[str, list[Relay]] = {}  # casefolded nickname -> relays
+        self.family_id: dict[str, list[Relay]] = {}
+        for r in relays:
+            self.net16.setdefault(r.net16, []).append(r)
+            if r.net32v6 is not None:
+                self.net6.setdefault(r.net32v6, []).append(r)
+            self.nicknamed.setdefault(r.nickname.casefold(), []).append(r)
+            for fid in r.family_ids or ():
+                self.family_id.setdefault(fid, []).append(r)
+
 
 
 class NetDir:
@@ -391,6 +426,7 @@ class NetDir:
         self._microdescs: dict[bytes, Microdesc] = {md.digest: md for _, md in join.matched}
         self._ids = [r.rsa_id for r in self.relays]
         self._by_ed = {r.ed_id: r for r in self.relays if r.ed_id is not None}
+        self._memo: dict[Hashable, Any] = {}
 
     # --- construction ----------------------------------------------------------
     @property
@@ -409,6 +445,40 @@ class NetDir:
 
     def by_ed_id(self, ed_id: bytes) -> Relay | None:
         return self._by_ed.get(ed_id)
+
+    def memo(self, key: Hashable, factory: Callable[[], T]) -> T:
+        """``factory()``, computed once per NetDir and key (derived data such as the
+        candidate lists of path selection; a NetDir never changes)."""
+        if key not in self._memo:
+            self._memo[key] = factory()
+        return self._memo[key]  # type: ignore[no-any-return]
+
+    def conflicts(self, relay: Relay) -> frozenset[bytes]:
+        """RSA identities of the listed relays that may not share a path with ``relay``:
+        itself, its family, its subnets (see :func:`same_family`, :func:`same_subnet`)."""
+        if self.by_rsa_id(relay.rsa_id) is not relay:
+            return self._conflicts(relay)  # not one of ours: nothing to remember
+        return self.memo(("conflicts", relay.rsa_id), lambda: self._conflicts(relay))
+
+    def _conflicts(self, relay: Relay) -> frozenset[bytes]:
+        index = self.memo("index", lambda: _Index(self.relays))
+        near: list[Relay] = [*index.net16.get(relay.net16, ())]
+        if relay.net32v6 is not None:
+            near += index.net6.get(relay.net32v6, ())
+        # Family members are among the relays this one names (by id or by nickname)
+        # or shares a family id with; same_family() then checks both directions.
+        maybe = [r for r in map(self.by_rsa_id, relay.family_rsa_ids) if r is not None]
+        for nick in relay.family_nicknames:
+            maybe += index.nicknamed.get(nick, ())
+        for fid in relay.family_ids or ():
+            maybe += index.family_id.get(fid, ())
+        out = {relay.rsa_id, *(r.rsa_id for r in near)}
+        out.update(r.rsa_id for r in maybe if same_family(relay, r))
+        return frozenset(out)
+
+    def circ_params(self) -> CircParams:
+        """The circuit parameters this consensus sets (tor-spec §7.3, C tor's bounds)."""
+        return self.memo("circ_params", lambda: CircParams.from_consensus(self.consensus.params))
 
     def param(self, name: str, default: int, lo: int, hi: int) -> int:
         """Any consensus parameter, clamped as C tor does."""

@@ -30,8 +30,10 @@ Failures raise :class:`~gotor.errors.NoPathError` naming the position.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from bisect import bisect_right
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import TYPE_CHECKING, TypeVar
 
 from gotor.errors import LocalError, NoPathError
@@ -92,15 +94,13 @@ def weighted_choice(items: Sequence[T], weights: Sequence[int], rng: Rng) -> T:
     """
     if not items or len(items) != len(weights):
         raise LocalError("weighted_choice needs as many weights as items, at least one")
-    total = sum(weights)
-    if total <= 0:
+    if min(weights) < 0:
+        raise LocalError("negative weight in weighted_choice")
+    cumulative = list(accumulate(weights))
+    if cumulative[-1] <= 0:
         return items[rng.randrange(len(items))]
-    point = rng.randrange(total)
-    for item, w in zip(items, weights, strict=True):
-        if point < w:
-            return item
-        point -= w
-    raise LocalError("negative weight in weighted_choice")  # unreachable for weights >= 0
+    # the first item whose cumulative weight exceeds the point
+    return items[bisect_right(cumulative, rng.randrange(cumulative[-1]))]
 
 
 def compatible(candidate: Relay, chosen: Sequence[Relay]) -> bool:
@@ -114,12 +114,31 @@ def _usable(relay: Relay, stable: bool) -> bool:
 
 
 def _choose(
-    netdir: NetDir, rng: Rng, role: Role, predicate: Predicate, avoid: Sequence[Relay], what: str
+    netdir: NetDir,
+    rng: Rng,
+    role: Role,
+    key: Hashable,
+    predicate: Predicate,
+    avoid: Sequence[Relay],
+    what: str,
 ) -> Relay:
-    candidates = [r for r in netdir.relays if predicate(r) and compatible(r, avoid)]
-    if not candidates:
+    """A weighted choice among the relays that satisfy ``predicate`` and conflict with
+    none of ``avoid``.  The candidates and weights for ``key`` are computed once per
+    NetDir; the exclusions come from :meth:`NetDir.conflicts` (same result as
+    :func:`compatible`, without comparing every relay with every chosen one)."""
+
+    def pool() -> tuple[list[Relay], list[int]]:
+        relays = [r for r in netdir.relays if predicate(r)]
+        return relays, [netdir.weight(r, role) for r in relays]
+
+    relays, weights = netdir.memo(("path", role, key), pool)
+    if avoid:
+        banned = frozenset().union(*(netdir.conflicts(a) for a in avoid))
+        keep = [i for i, r in enumerate(relays) if r.rsa_id not in banned]
+        relays, weights = [relays[i] for i in keep], [weights[i] for i in keep]
+    if not relays:
         raise NoPathError(f"no relay can be the {what}")
-    return weighted_choice(candidates, [netdir.weight(r, role) for r in candidates], rng)
+    return weighted_choice(relays, weights, rng)
 
 
 def _exit_predicate(port: int | None, stable: bool) -> Predicate:
@@ -141,13 +160,15 @@ def choose_exit(
 ) -> Relay:
     """An exit whose policy summary allows ``port`` (any port if None)."""
     what = f"exit to port {port}" if port is not None else "exit"
-    return _choose(netdir, rng, Role.EXIT, _exit_predicate(port, stable), avoid, what)
+    key = ("exit", port, stable)
+    return _choose(netdir, rng, Role.EXIT, key, _exit_predicate(port, stable), avoid, what)
 
 
 def choose_middle(
     netdir: NetDir, rng: Rng, *, avoid: Sequence[Relay] = (), stable: bool = False
 ) -> Relay:
-    return _choose(netdir, rng, Role.MIDDLE, lambda r: _usable(r, stable), avoid, "middle hop")
+    return _choose(netdir, rng, Role.MIDDLE, ("middle", stable), lambda r: _usable(r, stable),
+                   avoid, "middle hop")
 
 
 def choose_guard(
@@ -158,7 +179,7 @@ def choose_guard(
     def ok(r: Relay) -> bool:
         return "Guard" in r.flags and _usable(r, stable)
 
-    return _choose(netdir, rng, Role.GUARD, ok, avoid, "guard")
+    return _choose(netdir, rng, Role.GUARD, ("guard", stable), ok, avoid, "guard")
 
 
 def choose_dir_cache(netdir: NetDir, rng: Rng, *, avoid: Sequence[Relay] = ()) -> Relay:
@@ -167,7 +188,7 @@ def choose_dir_cache(netdir: NetDir, rng: Rng, *, avoid: Sequence[Relay] = ()) -
     def ok(r: Relay) -> bool:
         return {"Running", "Valid", "V2Dir"} <= r.flags
 
-    return _choose(netdir, rng, Role.DIR, ok, avoid, "directory cache")
+    return _choose(netdir, rng, Role.DIR, "dir", ok, avoid, "directory cache")
 
 
 def _first_hop(

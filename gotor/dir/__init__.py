@@ -5,12 +5,14 @@
 * :mod:`~gotor.dir.schedule` — refetch time, liveness, retry backoff (pure);
 * :mod:`~gotor.dir.cache` — the data-directory files, written atomically;
 * :mod:`~gotor.dir.fetch` — one request to one :class:`~gotor.dir.fetch.DirSource`;
+* :mod:`~gotor.dir.config` — :class:`~gotor.dir.config.DirConfig`, C tor's DirAuthority lines;
 * :mod:`~gotor.dir.bootstrap` — :class:`~gotor.dir.bootstrap.DirClient`: bootstrap,
   fail-over, verification, refresh, publication of :class:`~gotor.netdir.NetDir`.
 """
 
-from gotor.dir.bootstrap import BootstrapEvent, DirClient, DirConfig
+from gotor.dir.bootstrap import BootstrapEvent, DirClient
 from gotor.dir.cache import DirCache
+from gotor.dir.config import DirConfig, parse_dir_authority
 from gotor.dir.fetch import DirResponseError, DirSource, OpenDirStream, SourceKind
 
 __all__ = [
@@ -22,4 +24,5 @@ __all__ = [
     "DirSource",
     "OpenDirStream",
     "SourceKind",
+    "parse_dir_authority",
 ]

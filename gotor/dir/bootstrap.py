@@ -47,6 +47,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from gotor.dir.cache import DirCache
+from gotor.dir.config import DirConfig
 from gotor.dir.fetch import (
     DirSource,
     OpenDirStream,
@@ -66,7 +67,7 @@ from gotor.path import choose_dir_cache
 from gotor.runtime.api import Runtime, Task
 from gotor.runtime.sync import Event
 
-__all__ = ["BootstrapEvent", "DirClient", "DirConfig"]
+__all__ = ["BootstrapEvent", "DirClient", "DirConfig"]  # DirConfig re-exported
 
 #: Accept a consensus (and judge its signatures' certificates) up to 24 h outside its
 #: window: C tor's "reasonably live" (networkstatus_consensus_reasonably_live).
@@ -83,29 +84,6 @@ class BootstrapEvent:
     tag: str
     summary: str
     warning: str | None = None
-
-
-@dataclass(frozen=True)
-class DirConfig:
-    """What the directory client trusts and where it starts.
-
-    ``authorities``: the v3 identities (key-certificate fingerprints) whose
-    signatures count for the quorum.  ``sources``: authorities' and fallback
-    directories' relay addresses to bootstrap from.
-    """
-
-    authorities: tuple[bytes, ...]
-    sources: tuple[DirSource, ...]
-    request_timeout: float = 60.0
-    parallel_fetches: int = 3
-    refresh_caches: int = 3  # caches from the consensus tried first when refreshing
-    retry_cap: int = 3600  # longest wait between failed refresh attempts (seconds)
-
-    def __post_init__(self) -> None:
-        if not self.authorities or any(len(a) != 20 for a in self.authorities):
-            raise LocalError("DirConfig needs the 20-byte v3 identities of the authorities")
-        if not self.sources:
-            raise LocalError("DirConfig needs at least one directory source")
 
 
 @dataclass

@@ -26,6 +26,7 @@ import enum
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from gotor.circuit.params import HopSpec
 from gotor.dir.http import HttpResponse, ResponseParser, format_request
 from gotor.dir.requests import (
     MAX_CERTS_BYTES,
@@ -36,6 +37,7 @@ from gotor.dir.requests import (
     microdesc_path,
 )
 from gotor.errors import GotorError, ProtocolError
+from gotor.link.channel import ChanTarget
 from gotor.netdir import Relay
 from gotor.netdoc.authcert import AuthCert, parse_authcerts
 from gotor.netdoc.consensus import Flavor, UnverifiedConsensus, parse_consensus
@@ -82,6 +84,16 @@ class DirSource:
     def from_relay(cls, relay: Relay) -> DirSource:
         return cls(relay.nickname, relay.rsa_id, relay.ipv4, relay.ed_id, relay.ntor_key,
                    SourceKind.CACHE)
+
+    def hop_spec(self) -> HopSpec | None:
+        """For CREATE2, once the ntor key is known; None means use CREATE_FAST."""
+        if self.ntor_key is None:
+            return None
+        return HopSpec(self.rsa_id, self.ed_id, self.ntor_key, self.ipv4)
+
+    def chan_target(self) -> ChanTarget:
+        """Where the channel goes and whom it must reach (for CREATE_FAST)."""
+        return ChanTarget(self.ipv4[0], self.ipv4[1], self.rsa_id, self.ed_id)
 
     def __str__(self) -> str:
         return f"{self.kind.value} {self.nickname} at {self.ipv4[0]}:{self.ipv4[1]}"

@@ -51,8 +51,13 @@ class Spec:
 
 
 def rsa_id(i: int) -> bytes:
-    """Relay i's identity; identities sort in the order of i."""
-    return bytes([i]) + hashlib.sha1(b"id%d" % i).digest()[1:]
+    """Relay i's identity; identities sort in the order of i (i < 65536)."""
+    return i.to_bytes(2, "big") + hashlib.sha1(b"id%d" % i).digest()[2:]
+
+
+def index_of(identity: bytes) -> int:
+    """The i of :func:`rsa_id`."""
+    return int.from_bytes(identity[:2], "big")
 
 
 def entry(i: int, spec: Spec) -> tuple[RouterStatus, Microdesc]:

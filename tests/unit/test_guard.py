@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from netdir_helpers import BASIC, EXIT, GUARD, T0, Spec, make_netdir, rsa_id
+from netdir_helpers import BASIC, EXIT, GUARD, T0, Spec, index_of, make_netdir, rsa_id
 
 from gotor.errors import LocalError, NoPathError
 from gotor.guard import (
@@ -309,7 +309,7 @@ def test_guards_without_microdescriptors_are_skipped() -> None:
     with pytest.raises(NoPathError):
         gm.pick_guard(nd, T0)
     assert gm.pending_attempts() == {}
-    nd2 = network(missing=[int.from_bytes(gm.primary[0][:1], "big")])
+    nd2 = network(missing=[index_of(gm.primary[0])])
     relay, _ = gm.pick_guard(nd2, T0)
     assert relay.rsa_id == gm.primary[1]
 
@@ -330,7 +330,7 @@ def test_unlisted_guards_leave_filtered_and_expire() -> None:
     nd = network()
     gm = fresh(nd)
     victim = gm.primary[0]
-    i = victim[0]
+    i = index_of(victim)
     nd2 = network(unlisted=[i], valid_after=T0 + 3600)
     gm.update(nd2, T0 + 3600)
     rec = next(s for s in gm.sampled if s.rsa_id == victim)
@@ -501,7 +501,7 @@ def test_report_after_the_guard_left_the_sample() -> None:
     _, t_ok = gm.pick_guard(nd, T0)
     _, t_bad = gm.pick_guard(nd, T0)
     later = T0 + 200 * DAY
-    gone = [t_ok.rsa_id[0], t_bad.rsa_id[0]]  # rsa_id(i) starts with the byte i
+    gone = [index_of(t_ok.rsa_id), index_of(t_bad.rsa_id)]
     gm.update(network(valid_after=later, unlisted=gone), later)  # expired, not resampled
     assert not {t_ok.rsa_id, t_bad.rsa_id} & {s.rsa_id for s in gm.sampled}
     assert gm.report(t_ok, True, later) is GuardVerdict.USE

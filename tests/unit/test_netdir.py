@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from netdir_helpers import BASIC, EXIT, GUARD, GUARD_EXIT, WEIGHTS, Spec, entry, make_netdir, rsa_id
 from netdoc_helpers import SHADOW_NOW, doc
 
@@ -25,6 +27,7 @@ from gotor.netdir import (
 from gotor.netdoc.authcert import parse_authcerts
 from gotor.netdoc.consensus import Flavor, parse_consensus
 from gotor.netdoc.microdesc import parse_microdescs
+from gotor.path import compatible
 
 SHADOW = "testnet-arti-shadow/"
 
@@ -272,3 +275,53 @@ def test_lifetime_liveness() -> None:
     assert not lt.is_reasonably_live(999 - REASONABLY_LIVE_TIME)
     nd = shadow_netdir()
     assert nd.lifetime == Lifetime.of(nd.consensus) and nd.lifetime.is_live(SHADOW_NOW)
+
+
+# --- conflicts: the fast form of the path rules ---------------------------------------
+
+
+@st.composite
+def tangled_networks(draw: st.DrawFn) -> list[Spec]:
+    n = draw(st.integers(2, 12))
+    specs = []
+    for i in range(n):
+        names = draw(st.lists(st.integers(0, n - 1), max_size=3))
+        family = tuple(
+            (f"${rsa_id(j).hex()}" if draw(st.booleans()) else f"RELAY{j}") for j in names
+        )
+        fids = draw(st.one_of(st.none(), st.lists(st.sampled_from(["ed25519:A", "ed25519:B"]),
+                                                  max_size=2).map(tuple)))
+        specs.append(Spec(
+            BASIC,
+            address=f"10.{draw(st.integers(0, 3))}.{i}.1",
+            ipv6=draw(st.sampled_from([None, f"2001:db8:{i}::1", f"2001:db9::{i}"])),
+            family=family,
+            family_ids=fids,
+        ))
+    return specs
+
+
+@settings(max_examples=80, deadline=None)
+@given(specs=tangled_networks())
+def test_conflicts_agree_with_the_rules(specs: list[Spec]) -> None:
+    nd = make_netdir(specs)
+    for r in nd.relays:
+        brute = {s.rsa_id for s in nd.relays if not compatible(s, [r])}
+        assert nd.conflicts(r) == brute
+        assert nd.conflicts(r) is nd.conflicts(r)  # remembered
+    foreign = relays(Spec(address=f"10.{0}.99.1"))[0]  # not in nd: computed, not cached
+    assert nd.conflicts(foreign) == {s.rsa_id for s in nd.relays
+                                     if not compatible(s, [foreign])} | {foreign.rsa_id}
+
+
+def test_hop_spec_and_circuit_parameters() -> None:
+    nd = make_netdir([Spec(GUARD, ipv6="2001:db8::5")], params={"circwindow": 50,
+                                                                "sendme_emit_min_version": 1})
+    r = nd.relays[0]
+    hop = r.hop_spec()
+    assert (hop.rsa_id, hop.ed_id, hop.ntor_key) == (r.rsa_id, r.ed_id, r.ntor_key)
+    assert hop.ipv4 == r.ipv4 and hop.ipv6 == ("2001:db8::5", 9001)
+    assert hop.ntor_v3 and hop.uses_ntor_v3  # Relay=1-4 advertised
+    p = nd.circ_params()
+    assert p.circwindow == 100 and p.sendme_emit_min_version == 1  # clamped, as C tor
+    assert nd.circ_params() is p
