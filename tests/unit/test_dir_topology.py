@@ -16,8 +16,11 @@ from typing import Any
 
 import pytest
 
+from gotor.circuit.circuit import Circuit, build_circuit
+from gotor.circuit.params import CircParams
 from gotor.dir import BootstrapEvent, DirClient, DirConfig, DirSource, SourceKind
-from gotor.guard import GuardManager, GuardUsage
+from gotor.guard import GuardManager, GuardUsage, GuardVerdict
+from gotor.link.pool import ChannelPool
 from gotor.netdir import NetDir, same_family, same_subnet
 from gotor.path import choose_exit_path
 from gotor.runtime.api import ByteStream
@@ -31,6 +34,7 @@ N_RELAYS = 30
 @dataclass
 class Sim:
     world: World
+    net: Network
     topo: Topology
     client: Host
     dir_client: DirClient
@@ -65,7 +69,7 @@ def sim() -> Sim:
 
     events: list[BootstrapEvent] = []
     dc = DirClient(rt, config, dirport, on_progress=events.append)
-    s = Sim(world, topo, client, dc, events)
+    s = Sim(world, net, topo, client, dc, events)
     s.run(dc.bootstrap(), until=world.now() + 600)
     return s
 
@@ -132,3 +136,50 @@ def test_refresh_follows_the_authorities_schedule(sim: Sim) -> None:
     interval = before.lifetime.fresh_until - before.lifetime.valid_after
     assert fetched >= before.lifetime.fresh_until + interval * 3 // 4
     assert len(new.relays) == N_RELAYS + 3
+
+
+def test_bootstrap_over_one_hop_circuits_then_a_three_hop_circuit(sim: Sim) -> None:
+    """The wiring the client uses: CREATE_FAST + BEGIN_DIR to the authorities' ORPorts
+    before there is a consensus, CREATE2 to caches afterwards (gotor.circuit)."""
+    host = sim.net.add_host("client2")
+    rt = host.runtime
+    pool = ChannelPool(rt)
+    cc = sim.topo.client_config
+    config = DirConfig(
+        authorities=tuple(a.v3_ident for a in cc.authorities),
+        sources=tuple(DirSource(a.nickname, a.rsa_identity, (a.address, a.or_port),
+                                ed_id=a.ed_identity, kind=SourceKind.AUTHORITY)
+                      for a in cc.authorities),
+    )
+    circuits: list[Circuit] = []
+
+    async def begin_dir(source: DirSource) -> ByteStream:
+        hop = source.hop_spec()
+        if hop is None:
+            circ = await Circuit.create_fast(rt, pool, source.chan_target(), CircParams())
+        else:
+            circ = await Circuit.create(rt, pool, hop, CircParams())
+        circuits.append(circ)
+        return await circ.open_dir_stream()
+
+    dc = DirClient(rt, config, begin_dir)
+
+    async def scenario() -> tuple[NetDir, GuardVerdict]:
+        nd = await dc.bootstrap()
+        gm = GuardManager(random.Random(4))
+        path = choose_exit_path(nd, rt.rng, port=80, guards=gm, now=rt.wallclock())
+        circ = await build_circuit(rt, pool, [h.hop_spec() for h in path.hops],
+                                   nd.circ_params())
+        assert path.guard_token is not None
+        verdict = gm.report(path.guard_token, True, rt.wallclock())
+        circ.close()
+        for c in circuits:
+            c.close()
+        return nd, verdict
+
+    task = rt.spawn(scenario(), name="client2")
+    sim.world.run(until=sim.world.now() + 600)
+    assert task.done() and sim.world.errors == [], sim.world.errors
+    nd, verdict = task.result()
+    assert len(nd.relays) == N_RELAYS + 3 and verdict is GuardVerdict.USE
+    assert circuits and all(c.hops for c in circuits)
