@@ -41,6 +41,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from gotor.crypto.primitives import sha1, sha256
+from gotor.errors import ProtocolError
 from gotor.netdoc import consensus as cs
 from gotor.netdoc.build_dir import ConsensusSigner, build_consensus, build_microdesc
 from gotor.netdoc.microdesc import Microdesc
@@ -128,6 +129,7 @@ class AuthorityNode:
     dir_port: int
     contact: str
     certificate: AuthCertEntry = field(init=False)
+    _started: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         host = self.relay.host
@@ -150,6 +152,9 @@ class AuthorityNode:
         return self.relay.host.alive
 
     def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
         self.relay.start()
         if self.dir_port:
             self._listen_dirport()
@@ -164,13 +169,18 @@ class AuthorityNode:
         """Plain HTTP/1.0 on the DirPort (dir-spec §4, for clients that do not tunnel)."""
         rt, cache = self.relay.rt, self.relay.dir_cache
         buf = bytearray()
-        while (head := parse_head(buf)) is None:
-            data = await stream.read()
-            if not data:
-                return
-            buf += data
-        reply = cache.respond(head[0], now=rt.wallclock(), client=stream.peer[0]) \
-            if cache is not None else response(404, now=rt.wallclock())
+        try:
+            while (head := parse_head(buf)) is None:
+                data = await stream.read()
+                if not data:
+                    return
+                buf += data
+        except ProtocolError:
+            head = None
+        if head is None or cache is None:
+            reply = response(400 if head is None else 404, now=rt.wallclock())
+        else:
+            reply = cache.respond(head[0], now=rt.wallclock(), client=stream.peer[0])
         stream.write(reply)
         await stream.drain()
 

@@ -37,7 +37,6 @@ from gotor.cells.relaymsg import (
     Extend2,
     Extended2,
     Sendme,
-    Truncated,
     decode_relay_msg,
     encode_relay_msg,
 )
@@ -275,6 +274,3 @@ def run_test(world: World, host: Host, coro: Coroutine[Any, Any, Any],
     assert world.errors == [], world.errors
     return task.result()
 
-
-__all__ = ["Destroyed", "ScriptCircuit", "ScriptLink", "Truncated", "fetch", "http_get",
-           "run_test", "split_http"]

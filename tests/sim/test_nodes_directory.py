@@ -216,15 +216,21 @@ def test_dirport_serves_plain_http() -> None:
     client = net.add_host("client")
     auth = topo.client_config.authorities[0]
 
-    async def main() -> bytes:
+    async def get(request: bytes) -> bytes:
         stream = await client.runtime.connect(auth.address, auth.dir_port)
-        stream.write(b"GET /tor/keys/all.z HTTP/1.0\r\n\r\n")
+        stream.write(request)
         parts = []
         while data := await stream.read():
             parts.append(data)
         return b"".join(parts)
 
-    status, headers, body = split_http(run_test(world, client, main()))
+    async def main() -> tuple[bytes, bytes]:
+        return (await get(b"GET /tor/keys/all.z HTTP/1.0\r\n\r\n"),
+                await get(b"GARBAGE\r\n\r\n"))
+
+    good, bad = run_test(world, client, main())
+    assert split_http(bad)[0] == "HTTP/1.0 400 Bad request"
+    status, headers, body = split_http(good)
     assert status == "HTTP/1.0 200 OK" and headers["content-encoding"] == "deflate"
     assert len(parse_authcerts(zlib.decompress(body))) == 3
 
