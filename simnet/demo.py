@@ -217,7 +217,7 @@ def run_demo(params: DemoParams, *, sink: IO[str] | None = None, keep: bool = Fa
     result = demo.result
     result.virtual_time = world.now()
     result.records = world.trace.count
-    result.trace_hash = world.trace.hexdigest()
+    result.trace_hash = world.finish()
     result.lines = world.trace.lines
     result.errors = list(world.errors)
     return result

@@ -132,6 +132,8 @@ class SimListener:
         except NetworkError:
             stream.abort()
             return
+        except GeneratorExit:
+            raise  # a finished world being freed: nothing left to clean up
         except BaseException:
             stream.abort()
             raise

@@ -51,6 +51,7 @@ class TraceRecorder:
         self._clock = clock
         self._hash = hashlib.sha256()
         self.count = 0
+        self.sealed = False
         self.keep = keep
         self.lines: list[str] = []
         self._sink: IO[str] | None = None
@@ -58,7 +59,18 @@ class TraceRecorder:
     def write_to(self, sink: IO[str] | None) -> None:
         self._sink = sink
 
+    def seal(self) -> None:
+        """End the trace: later records are ignored.
+
+        A finished world's leftover coroutines are closed whenever Python frees
+        them, and their cleanup code may still try to record; that timing is not
+        part of the simulation, so it must never reach the trace.
+        """
+        self.sealed = True
+
     def record(self, node: str, event: str, **fields: Any) -> None:
+        if self.sealed:
+            return
         line = encode_record(self._clock.now, node, event, fields)
         self._hash.update(line.encode())
         self._hash.update(b"\n")

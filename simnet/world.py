@@ -97,3 +97,8 @@ class World:
 
     def run(self, until: float | Event | None = None) -> None:
         self.env.run(until=until)
+
+    def finish(self) -> str:
+        """Seal the trace (see :meth:`TraceRecorder.seal`) and return its hash."""
+        self.trace.seal()
+        return self.trace.hexdigest()
