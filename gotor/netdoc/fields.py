@@ -232,8 +232,10 @@ def _is_canonical_ipv6(text: str) -> bool:
     head = left.split(":") if left else []
     tail = right.split(":") if right else []
     omitted = 8 - len(head) - len(tail)
-    if (omitted < 2 if sep else omitted != 0) or (not head and tail[:1] == ["ffff"]):
+    if omitted < 2 if sep else omitted != 0:
         return False
+    if not head and len(tail) == 3 and tail[0] == "ffff":
+        return False  # IPv4-mapped, ::ffff:0:0/96
     if not all(_IPV6_GROUP.fullmatch(g) for g in head + tail):
         return False
     if sep and "0" in (head[-1:] + tail[:1]):

@@ -11,6 +11,9 @@ the general path returns; on every other document it gives way, so that
 
 from __future__ import annotations
 
+import base64
+import ipaddress
+import itertools
 import re
 from dataclasses import replace
 
@@ -29,6 +32,7 @@ from gotor.netdoc.consensus import (
     _parse_general,
     parse_consensus,
 )
+from gotor.netdoc.fields import _b64decode, _is_canonical_ipv6, parse_or_address
 from gotor.netdoc.policy import PortPolicy
 
 REAL = [
@@ -187,3 +191,57 @@ def test_mutated_router_sections_agree(data: st.DataObject) -> None:
             cut = data.draw(st.integers(0, 2))
             lines[i] = lines[i][:k] + data.draw(st.sampled_from(_ALPHABET)) + lines[i][k + cut :]
     _assert_agree(b"\n".join(lines))
+
+
+# --- helpers the fast path leans on (gotor.netdoc.fields), against references --------
+
+
+def _b64_reference(text: str, length: int, padding: str) -> bytes | None:
+    """Canonical base64 by re-encoding (how fields checked it before)."""
+    bare = text.rstrip("=")
+    if padding == "no" and bare != text:
+        return None
+    try:
+        data = base64.b64decode(bare + "=" * (-len(bare) % 4), validate=True)
+    except ValueError:
+        return None
+    padded = base64.b64encode(data).decode()
+    if len(data) != length or padded.rstrip("=") != bare:
+        return None
+    if text == padded or (text == bare and padding != "yes"):
+        return data
+    return None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.binary(max_size=34),
+    st.sampled_from([0, 1, 2, 3, 20, 32]),
+    st.sampled_from(["no", "yes", "optional"]),
+    st.integers(0, 3),
+    st.text("A=/+z09 é", max_size=3),
+)
+def test_b64_matches_reencoding(
+    data: bytes, length: int, padding: str, strip: int, junk: str
+) -> None:
+    encoded = base64.b64encode(data).decode()
+    for text in (encoded, encoded[: len(encoded) - strip], encoded + junk, junk + encoded):
+        assert _b64decode(text, length, padding) == _b64_reference(text, length, padding)
+
+
+def test_canonical_ipv6_agrees_with_ipaddress() -> None:
+    """Every way of writing every address whose groups are 0, 1 or ffff."""
+    taken = 0
+    for groups in itertools.product(["0", "1", "ffff"], repeat=8):
+        forms = {":".join(groups), ":".join(g.upper().zfill(4) for g in groups)}
+        for i, j in itertools.combinations(range(9), 2):
+            if all(g == "0" for g in groups[i:j]):
+                forms.add(":".join(groups[:i]) + "::" + ":".join(groups[j:]))
+        for text in forms:
+            canonical = str(ipaddress.IPv6Address(text))
+            if _is_canonical_ipv6(text):
+                taken += 1
+                assert text == canonical
+            assert parse_or_address(f"[{text}]:1") == (canonical, 1)
+    # One canonical form per address, but IPv4-mapped ones (::ffff:a:b) are left to ipaddress.
+    assert taken == 3**8 - 3**2
