@@ -1,20 +1,28 @@
-"""``gotor sim``: run the built-in demo through the simulated network, and replay traces.
+"""``gotor sim``: run scenarios and the built-in demo in the simulated network, replay traces.
 
-``gotor sim demo --seed N [--hosts H] [--trace FILE] [--shuffle-ties]`` prints a
-summary whose last line is ``trace-hash: <hex>``; ``gotor sim replay TRACE``
-re-runs a recorded trace and exits 1 if it no longer reproduces.  Problems are
-one line on stderr, never a traceback (gotor.cli turns GotorError and OSError
-into that line).
+``gotor sim run SCENARIO --seed N [--trace FILE] [--shuffle-ties] [--json]
+[--report DIR]`` runs a scenario file (scenarios/README.md) and exits 0 only if
+every invariant held (by default: every fetch completed byte-exact); ``gotor
+sim demo --seed N [--hosts H] [--trace FILE] [--shuffle-ties]`` runs plain
+hosts through the fabric.  Both print a summary whose last line is
+``trace-hash: <hex>``.  ``gotor sim replay TRACE`` re-runs a recorded trace
+(of either) and exits 1 if it no longer reproduces.  Problems are one line on
+stderr, never a traceback (gotor.cli turns GotorError and OSError into that
+line).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
 from simnet.demo import MAX_HOSTS, DemoParams, run_demo
 from simnet.replay import replay, write_header
+from simnet.scenario import header_params, run_scenario
+from simnet.scenario_report import summary_lines, to_json, write_report
+from simnet.scenario_spec import load_scenario
 
 
 def _host_count(text: str) -> int:
@@ -30,6 +38,16 @@ def _host_count(text: str) -> int:
 def register(sub: Any) -> None:
     p = sub.add_parser("sim", help="run the deterministic network simulator")
     actions = p.add_subparsers(dest="sim_command", required=True, metavar="ACTION")
+    run = actions.add_parser("run", help="run a scenario file (see scenarios/README.md)")
+    run.add_argument("scenario", type=Path, help="a scenario TOML file")
+    run.add_argument("--seed", type=int, default=1, help="the world's seed (default 1)")
+    run.add_argument("--trace", type=Path, help="write the trace (JSON lines) to this file")
+    run.add_argument("--shuffle-ties", action="store_true",
+                     help="order same-time events randomly (from the seed)")
+    run.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    run.add_argument("--report", type=Path, metavar="DIR",
+                     help="write DIR/result.json and DIR/fetches.csv")
+    run.set_defaults(run=run_scenario_command)
     demo = actions.add_parser("demo", help="run the built-in demo topology")
     demo.add_argument("--seed", type=int, default=1, help="the world's seed (default 1)")
     demo.add_argument("--hosts", type=_host_count, default=12, help="number of hosts (default 12)")
@@ -53,6 +71,24 @@ def run_demo_command(args: argparse.Namespace) -> int:
     for line in result.summary():
         print(line)
     return 0
+
+
+def run_scenario_command(args: argparse.Namespace) -> int:
+    scenario = load_scenario(args.scenario)
+    if args.trace is None:
+        result = run_scenario(scenario, args.seed, shuffle_ties=args.shuffle_ties)
+    else:
+        with args.trace.open("w", encoding="utf-8") as sink:
+            write_header(sink, "scenario", args.seed, header_params(scenario, args.shuffle_ties))
+            result = run_scenario(scenario, args.seed, shuffle_ties=args.shuffle_ties, sink=sink)
+    if args.report is not None:
+        write_report(result, args.report)
+    if args.json:
+        print(json.dumps(to_json(result), sort_keys=True))
+    else:
+        for line in summary_lines(result):
+            print(line)
+    return 0 if result.passed else 1
 
 
 def run_replay_command(args: argparse.Namespace) -> int:

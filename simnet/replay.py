@@ -3,7 +3,10 @@
 A trace file is JSON lines.  The first line is a header naming what produced
 it — ``{"format": "simnet-trace/1", "scenario": "demo", "seed": N, "params":
 {...}, "version": {"gotor": ..., "git": ...}}`` — and every further line is one
-record (:mod:`simnet.trace`).  The trace hash covers the records only.  Replay
+record (:mod:`simnet.trace`).  ``"scenario"`` is ``"demo"`` (:mod:`simnet.demo`)
+or ``"scenario"`` for a scenario file run by ``gotor sim run``, whose params
+carry the file's path, text and SHA-256 (:mod:`simnet.scenario`), so a replay
+needs nothing but the trace.  The trace hash covers the records only.  Replay
 looks the scenario up in :data:`SCENARIOS`, runs it again with the recorded seed
 and parameters, and reports whether the hashes match and, if not, the first
 record that differs.  The code version is informational: a different version
@@ -22,6 +25,7 @@ from typing import IO, Any
 import gotor
 from gotor.errors import LocalError
 from simnet.demo import DemoParams, run_demo
+from simnet.scenario import replay_scenario
 from simnet.trace import Divergence, first_divergence, hash_lines, read_trace
 
 FORMAT = "simnet-trace/1"
@@ -34,7 +38,7 @@ def _replay_demo(seed: int, params: dict[str, Any]) -> list[str]:
     return run_demo(DemoParams.from_header(seed, params), keep=True).lines
 
 
-SCENARIOS: dict[str, Runner] = {"demo": _replay_demo}
+SCENARIOS: dict[str, Runner] = {"demo": _replay_demo, "scenario": replay_scenario}
 
 
 def code_version() -> dict[str, str | None]:
