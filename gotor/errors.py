@@ -83,12 +83,16 @@ class CircuitError(GotorError):
     """A circuit could not be built, was destroyed, or violated the protocol.
 
     ``destroy_reason`` is the DESTROY/TRUNCATED reason code when the network sent one.
+    ``failed_hop``, for a build that failed, is the 0-based index of the hop that was
+    being added (so the caller knows which relay to blame, path-spec §2.1.1).
     """
 
-    def __init__(self, reason: str, destroy_reason: int | None = None) -> None:
+    def __init__(self, reason: str, destroy_reason: int | None = None, *,
+                 failed_hop: int | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.destroy_reason = destroy_reason
+        self.failed_hop = failed_hop
 
 
 class StreamError(GotorError):

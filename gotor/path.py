@@ -215,20 +215,22 @@ def choose_exit_path(
     guards: GuardManager | None = None,
     now: float | None = None,
     hops: int = 3,
+    avoid: Sequence[Relay] = (),
 ) -> Path:
     """A path ending at an exit for ``port``: exit, then guard, then middles.
 
     ``stable`` defaults to :func:`needs_stable` of the port.  When the guard
     manager is given, the caller reports the circuit's fate with the
-    returned token (guard-spec §4.7-4.8).
+    returned token (guard-spec §4.7-4.8).  No hop conflicts with a relay in
+    ``avoid`` (relays that just failed us: the retry takes a fresh path).
     """
     if hops < 1:
         raise LocalError("a path has at least one hop")
     stable = needs_stable(port) if stable is None else stable
-    exit_ = choose_exit(netdir, rng, port=port, stable=stable)
+    exit_ = choose_exit(netdir, rng, port=port, stable=stable, avoid=avoid)
     if hops == 1:
         return Path((exit_,))
-    return _fill(netdir, rng, exit_, stable, guards, now, hops)
+    return _fill(netdir, rng, exit_, stable, guards, now, hops, avoid)
 
 
 def choose_internal_path(
@@ -255,13 +257,14 @@ def _fill(
     guards: GuardManager | None,
     now: float | None,
     hops: int,
+    avoid: Sequence[Relay] = (),
 ) -> Path:
-    first, token = _first_hop(netdir, rng, [last], stable, guards, now)
+    first, token = _first_hop(netdir, rng, [last, *avoid], stable, guards, now)
     chosen = [first, last]
     middles: list[Relay] = []
     try:
         for _ in range(hops - 2):
-            middle = choose_middle(netdir, rng, avoid=chosen, stable=stable)
+            middle = choose_middle(netdir, rng, avoid=[*chosen, *avoid], stable=stable)
             middles.append(middle)
             chosen.append(middle)
     except NoPathError:

@@ -44,7 +44,7 @@ from gotor.link.channel import Channel, ChanTarget
 from gotor.link.pool import ChannelPool
 from gotor.runtime.api import Runtime, Waiter
 from gotor.runtime.sync import Event, timeout
-from gotor.stream.machine import StreamKind
+from gotor.stream.machine import HalfClosedStream, StreamKind
 from gotor.stream.stream import Resolver, Stream, StreamSink
 
 Hop = HopSpec | ChanTarget
@@ -173,6 +173,12 @@ class Circuit:
     @property
     def n_streams(self) -> int:
         return len(self._streams)
+
+    @property
+    def n_active_streams(self) -> int:
+        """Streams in use: those we ended and only keep for late cells do not count."""
+        return sum(1 for _, sink in self._streams.values()
+                   if not isinstance(sink, HalfClosedStream))
 
     def _check_usable(self) -> None:
         if self._error is not None:
@@ -366,13 +372,24 @@ async def _build(rt: Runtime, pool: ChannelPool, first: Hop, rest: tuple[HopSpec
     try:
         circ = await timeout(rt, params.build_timeout, run(), what="circuit build")
     except Timeout:
-        err = CircuitError(f"circuit build timed out after {params.build_timeout:g} s")
+        err = CircuitError(f"circuit build timed out after {params.build_timeout:g} s",
+                           failed_hop=_hops_built(made))
         if made:
             made[0]._fail(err, send_destroy=True)
         raise err from None
+    except CircuitError as err:
+        if made:
+            made[0].close("build abandoned")
+        raise CircuitError(err.reason, err.destroy_reason,
+                           failed_hop=_hops_built(made)) from err
     except BaseException:
         if made:
             made[0].close("build abandoned")
         raise
     rt.trace("circ-built", circ=circ.name, hops=[hop.name for hop in circ.hops])
     return circ
+
+
+def _hops_built(made: list[Circuit]) -> int:
+    """How many hops a failed build had completed: the index of the hop that failed."""
+    return made[0]._machine.n_hops if made else 0

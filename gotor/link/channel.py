@@ -43,7 +43,7 @@ from gotor.errors import (
 )
 from gotor.link.handshake import HandshakeResult, InitiatorHandshake, cmd_name
 from gotor.runtime.api import ByteStream, Runtime, Task
-from gotor.runtime.sync import timeout
+from gotor.runtime.sync import timeout, wait_finished
 
 READ_SIZE = 65536
 #: Giving up on finding a free circuit ID after this many random draws (tor-spec §5.1.1).
@@ -124,6 +124,7 @@ class Channel:
         # True while the reader task runs a sink's callback: a close from there must
         # not cancel the reader (it stops by itself once it sees the channel closed).
         self._dispatching = False
+        self._closer: Task[None] | None = None  # the graceful TLS close, once closed
         rt.trace("chan-open", relay=target.name, link=self.link_version)
         self._reader: Task[None] = rt.spawn(self._read_loop(bytearray(hs.leftover())),
                                             name=f"chan-reader {target.name[:8]}")
@@ -292,7 +293,8 @@ class Channel:
                     self._stream.write(pending)
                 except NetworkError:
                     pass
-            self._rt.spawn(self._close_stream(), name=f"chan-close {self.target.name[:8]}")
+            self._closer = self._rt.spawn(self._close_stream(),
+                                          name=f"chan-close {self.target.name[:8]}")
         else:
             self._out.clear()
             self._stream.abort()
@@ -302,6 +304,11 @@ class Channel:
         callbacks, self._on_close = self._on_close, []
         for callback in callbacks:
             callback(self)
+
+    async def wait_closed(self) -> None:
+        """After :meth:`close`: wait until the channel's own tasks (its reader, the TLS
+        close) have ended, so that nothing of it outlives its owner."""
+        await wait_finished(self._rt, [t for t in (self._reader, self._closer) if t is not None])
 
     async def _close_stream(self) -> None:
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from gotor.errors import Cancelled, ChannelError
 from gotor.link.channel import Channel, ChanTarget
 from gotor.runtime.api import Runtime, Task
+from gotor.runtime.sync import wait_finished
 
 
 class ChannelPool:
@@ -73,6 +74,14 @@ class ChannelPool:
             chan.close(reason)
         for task in list(self._pending.values()):
             task.cancel(reason)
+
+    async def aclose(self, reason: str = "pool closed") -> None:
+        """:meth:`close_all`, then wait until no task of any channel is left."""
+        chans, pending = list(self._open.values()), list(self._pending.values())
+        self.close_all(reason)
+        await wait_finished(self._rt, pending)
+        for chan in chans:
+            await chan.wait_closed()
 
 
 def _check_identity(chan: Channel, target: ChanTarget) -> None:

@@ -10,11 +10,11 @@ was woken loses nothing — it passes the wake-up on to the next waiter.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable
 from typing import Any, Generic, TypeVar
 
 from gotor.errors import Cancelled, ClosedError, LocalError, Timeout
-from gotor.runtime.api import Runtime, Waiter
+from gotor.runtime.api import Runtime, Task, Waiter
 
 T = TypeVar("T")
 
@@ -189,3 +189,20 @@ async def timeout(rt: Runtime, seconds: float, coro: Coroutine[Any, Any, T],
         handle.cancel()
         if not task.done():
             task.cancel("caller cancelled")
+
+
+async def wait_finished(rt: Runtime, tasks: Iterable[Task[Any]]) -> None:
+    """Wait until every task has ended, however it ends (shutdown after ``cancel``).
+
+    Unlike ``await task`` this never raises the task's error or cancellation, and a
+    caller cancelled while waiting leaves the tasks alone.
+    """
+    for task in tasks:
+        if not task.done():
+            waiter: Waiter[None] = rt.waiter()
+
+            def wake(_task: Task[Any], w: Waiter[None] = waiter) -> None:
+                w.set_if_pending(None)
+
+            task.add_done_callback(wake)
+            await waiter
