@@ -34,6 +34,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from gotor.client import TorClient
+from gotor.config import ClientConfig
 from gotor.dir.config import DirConfig
 from gotor.errors import GotorError
 from gotor.runtime.api import Runtime
@@ -95,9 +97,6 @@ ClientFactory = Callable[[ClientSetup], AbstractAsyncContextManager[ProxyClient]
 @asynccontextmanager
 async def tor_client(setup: ClientSetup) -> AsyncIterator[ProxyClient]:
     """gotor's TorClient, configured for the emulated network (the default factory)."""
-    from gotor.client import TorClient
-    from gotor.config import ClientConfig
-
     config = ClientConfig(data_dir=setup.data_dir, dir=setup.dir, socks=setup.socks,
                           testing_network=setup.testing_network)
     async with TorClient(setup.rt, config, on_progress=setup.on_progress) as client:
