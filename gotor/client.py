@@ -20,17 +20,20 @@ END EXITPOLICY, HIBERNATING, RESOURCELIMIT  retire the circuit, retry avoiding i
 END RESOLVEFAILED, MISC, NOROUTE            retire the circuit, retry, at most
                                             ``resolve_failures`` times (MAX_RESOLVE_FAILURES)
 no CONNECTED within the attempt's timeout   retire the circuit, retry (10 s, 10 s, 15 s)
-the circuit died (DESTROY, channel lost)    retry on a new circuit
+the circuit died (DESTROY, channel lost,    retry on a new circuit, avoiding that exit
+protocol violation)
 END TORPROTOCOL, DESTROY                    close the circuit (C tor: a possible tagging
                                             attack); the request fails
 any other END (CONNECTREFUSED, TIMEOUT,     the request fails with that StreamError
 DONE, CONNRESET, INTERNAL, ...)
 ==========================================  ==========================================
 
-Two choices of ours: C tor fails a stream whose circuit is destroyed before
+Choices of ours: C tor fails a stream whose circuit is destroyed before
 CONNECTED (END reason DESTROY); we retry it, since nothing of the
-application's has been sent yet.  And every request is bounded by
-``StreamConfig.attempts`` as well as by ``connect_timeout`` (SocksTimeout).
+application's has been sent yet, and keep that exit out of the request's
+later paths.  When avoided exits leave no path, the request fails with the
+last exit's error.  Every request is bounded by ``StreamConfig.attempts`` as
+well as by ``connect_timeout`` (SocksTimeout).
 Errors: :class:`~gotor.errors.StreamError` (with the exit's ``end_reason``),
 :class:`~gotor.errors.CircuitError` / :class:`~gotor.errors.ChannelError` when
 no circuit could be built, :class:`~gotor.errors.NoPathError` when no exit
@@ -162,15 +165,21 @@ _END_ACTIONS: dict[int, _Action] = {
 }
 
 
-def _connect_action(err: StreamError) -> _Action:
-    # No END reason: the circuit died or no CONNECTED came in time.
-    return _Action.RETRY if err.end_reason is None else _END_ACTIONS.get(err.end_reason,
-                                                                         _Action.FAIL)
+def _no_end_action(circ: Circuit) -> _Action:
+    # No END: the circuit died (another exit, please) or no answer came in time
+    # (C tor retries on another circuit, exit unchanged).
+    return _Action.RETRY_ELSEWHERE if circ.closed else _Action.RETRY
 
 
-def _resolve_action(err: StreamError) -> _Action:
+def _connect_action(err: StreamError, circ: Circuit) -> _Action:
+    if err.end_reason is None:
+        return _no_end_action(circ)
+    return _END_ACTIONS.get(err.end_reason, _Action.FAIL)
+
+
+def _resolve_action(err: StreamError, circ: Circuit) -> _Action:
     # An error answer or END comes from the exit's resolver: asking another will not help.
-    return _Action.RETRY if err.end_reason is None else _Action.FAIL
+    return _no_end_action(circ) if err.end_reason is None else _Action.FAIL
 
 
 class TorClient:
@@ -343,7 +352,7 @@ class TorClient:
                 if a.ip is not None or a.hostname is not None]
 
     async def _attempts(self, port: int | None, isolation: Hashable,
-                        classify: Callable[[StreamError], _Action],
+                        classify: Callable[[StreamError, Circuit], _Action],
                         attempt: Callable[[Circuit, float], Awaitable[T]]) -> tuple[T, Circuit]:
         """Run ``attempt`` on circuits from the manager until it succeeds or must fail."""
         circmgr, cfg = self._check_running(), self.config.stream_config
@@ -361,7 +370,7 @@ class TorClient:
                 return await attempt(circ, cfg.begin_timeout(tries)), circ
             except StreamError as err:
                 last = err
-                action = classify(err)
+                action = classify(err, circ)
                 tries += 1
                 limited += action is _Action.RETRY_LIMITED
                 if action is _Action.CLOSE:

@@ -52,7 +52,9 @@ class ClientSim:
             return await coro
 
         task = self.rt.spawn(main(), name="test")
-        self.world.run(until=self.world.now() + limit)
+        env = self.world.env
+        # until the test's coroutine ends (its SimPy process), at most ``limit``
+        self.world.run(until=env.any_of([task._proc, env.timeout(limit)]))
         assert task.done(), f"still blocked after {limit} virtual seconds"
         assert self.world.errors == [], self.world.errors
         return task.result()
