@@ -10,7 +10,8 @@ Its rules are C tor's (``circuituse.c``, ``circuitbuild.c``), in short:
   nobody took closes after ``clean_lifetime``.  A request prefers a circuit
   already bound to its key (most recently dirtied first) over a clean one.
 * A request that finds no open circuit joins a build in progress that will
-  suit it (same key, or a preemptive build), else launches one.  A failed
+  suit it (same key, or a preemptive build), else launches one, which is kept
+  for its key once built (a preemptive one is anybody's).  A failed
   build is retried on a freshly chosen path that avoids the relay that failed
   (:attr:`~gotor.errors.CircuitError.failed_hop`), up to ``build_attempts``
   failures per request (C tor's MAX_CIRCUIT_FAILURES).
@@ -164,7 +165,7 @@ class CircuitManager:
         return [e.circ for e in self._entries if e.kind is kind and not e.circ.closed]
 
     def isolation_of(self, circ: Circuit) -> object:
-        """The isolation key a circuit is bound to (:data:`UNBOUND` while clean)."""
+        """The isolation key a circuit is kept for (:data:`UNBOUND`: anybody's)."""
         return self._entry_of(circ).isolation
 
     def is_clean(self, circ: Circuit) -> bool:
@@ -374,9 +375,12 @@ class CircuitManager:
             return
         self.stats.built += 1
         now = self._rt.now()
+        # A circuit launched for a request is kept for its key (others would otherwise
+        # take it first); a preemptive one is anybody's.
         entry = _Entry(circ, CircKind.EXIT, launch.hops, now, last=path.last,
                        stable=all("Stable" in r.flags for r in path.hops),
-                       token=path.guard_token, last_used=now)
+                       token=path.guard_token, last_used=now,
+                       isolation=UNBOUND if launch.tag is ANY else launch.tag)
         if path.guard_token is not None:
             verdict = self._guards.report(path.guard_token, True, self._rt.wallclock())
             entry.waiting = verdict is GuardVerdict.WAIT
@@ -523,7 +527,7 @@ class CircuitManager:
         cfg = self.config
         if self.netdir is None or not cfg.preemptive_circuits or now < self._preempt_after:
             return
-        clean = [e for e in self._entries if e.kind is CircKind.EXIT and e.dirty_since is None
+        clean = [e for e in self._entries if e.kind is CircKind.EXIT and e.isolation is UNBOUND
                  and self._usable(e, now)]
         building = [la for la in self._launches if la.kind is CircKind.EXIT and la.tag is ANY]
         if len(clean) + len(building) >= cfg.max_clean:
