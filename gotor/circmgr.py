@@ -532,8 +532,9 @@ class CircuitManager:
         building = [la for la in self._launches if la.kind is CircKind.EXIT and la.tag is ANY]
         if len(clean) + len(building) >= cfg.max_clean:
             return
-        for port in sorted(p for p, used in self._ports.items()
-                           if now - used < cfg.prediction_lifetime):
+        for port in [p for p, used in self._ports.items() if now - used >= cfg.prediction_lifetime]:
+            del self._ports[port]  # C tor: no longer predicted
+        for port in sorted(self._ports):
             handled = (sum(1 for e in clean if _serves(e, port))
                        + sum(1 for la in building if la.path and _path_serves(la.path, port)))
             if handled < cfg.preemptive_circuits:

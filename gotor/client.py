@@ -79,7 +79,13 @@ CLOSE_TIMEOUT = 10.0
 
 @dataclass
 class ClientStats:
-    """What the client has done so far (``circuits`` is the circuit manager's own)."""
+    """What the client has done so far (``circuits`` is the circuit manager's own).
+
+    ``streams_opened`` / ``streams_failed`` count :meth:`TorClient.connect` requests
+    (a stream that fails later, mid-transfer, was opened); ``stream_retries`` the
+    attempts repeated on another circuit; the bytes are what the application read
+    from and wrote to connect() streams (SOCKS included).
+    """
 
     circuits: CircuitStats = field(default_factory=CircuitStats)
     streams_opened: int = 0
@@ -87,7 +93,7 @@ class ClientStats:
     stream_retries: int = 0
     resolves: int = 0
     resolves_failed: int = 0
-    bytes_read: int = 0  # application bytes received through connect() streams
+    bytes_read: int = 0
     bytes_written: int = 0
 
     @property

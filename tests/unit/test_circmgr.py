@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gotor.cells.relaymsg import EndReason
 from gotor.circmgr import ANY, UNBOUND, CircKind, CircuitManager, _fits
@@ -471,3 +473,14 @@ def test_no_end_reason_means_retry() -> None:
     assert _connect_action(err, _Circ(False)) is _Action.RETRY  # type: ignore[arg-type]
     assert _connect_action(err, _Circ(True)) is _Action.RETRY_ELSEWHERE  # type: ignore[arg-type]
     assert _resolve_action(err, _Circ(True)) is _Action.RETRY_ELSEWHERE  # type: ignore[arg-type]
+
+
+@given(st.integers(0, 255), st.booleans())
+def test_every_end_reason_byte_has_an_action(reason: int, circuit_closed: bool) -> None:
+    err = StreamError("x", end_reason=reason)
+    action = _connect_action(err, _Circ(circuit_closed))  # type: ignore[arg-type]
+    retried = {EndReason.EXITPOLICY, EndReason.HIBERNATING, EndReason.RESOURCELIMIT,
+               EndReason.RESOLVEFAILED, EndReason.MISC, EndReason.NOROUTE}
+    closing = {EndReason.TORPROTOCOL, EndReason.DESTROY}
+    assert (action is _Action.FAIL) == (reason not in retried | closing)
+    assert (action is _Action.CLOSE) == (reason in closing)
