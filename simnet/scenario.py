@@ -36,6 +36,7 @@ from typing import IO, Any, Protocol
 
 from gotor.client import TorClient
 from gotor.config import ClientConfig
+from gotor.dir import BootstrapEvent
 from gotor.dir.config import DirConfig
 from gotor.errors import GotorError
 from gotor.runtime.api import Runtime
@@ -77,7 +78,7 @@ class ClientSetup:
     dir: DirConfig
     socks: tuple[str, int]
     testing_network: bool
-    on_progress: Callable[[Any], None]
+    on_progress: Callable[[BootstrapEvent], None]
     topology: Topology
 
 
@@ -155,8 +156,9 @@ class ScenarioResult:
 
 
 # --- building the world ------------------------------------------------------------------------
-def scenario_topology(world: World, net: Network, scenario: Scenario) -> Topology:
-    """The scenario's network, started (link ranges drawn per relay, see the docstring)."""
+def scenario_topology(world: World, net: Network, scenario: Scenario, *,
+                      start: bool = True) -> Topology:
+    """The scenario's network (link ranges drawn per relay, see the module docstring)."""
     spec = scenario.topology
     topo = build_topology(
         world, net, n_authorities=spec.authorities, n_relays=spec.relays, n_exits=spec.exits,
@@ -173,7 +175,8 @@ def scenario_topology(world: World, net: Network, scenario: Scenario) -> Topolog
             relay.host.configure(up_bps=bps, down_bps=bps)
             # The advertised bandwidth follows the link, as topology.py does (KB/s).
             relay.config = replace(relay.config, bandwidth=max(1, int(bps / 8000)))
-    topo.start()
+    if start:
+        topo.start()
     return topo
 
 
@@ -272,13 +275,18 @@ class _Run:
         self.data_dir = data_dir
         self.net = Network(world, tls=scenario.topology.tls)
         self.result = ScenarioResult(scenario, world.seed, world.shuffle_ties)
-        self.topo = scenario_topology(world, self.net, scenario)
+        # Everything is resolved and checked before any node starts.
+        self.topo = scenario_topology(world, self.net, scenario, start=False)
         cspec = scenario.client
         self.client = self.net.add_host(CLIENT_HOST, latency=cspec.latency,
                                         up_bps=cspec.bandwidth, down_bps=cspec.bandwidth)
         self.agent_hosts = [self._agent_host(k) for k in range(scenario.traffic.agents)]
         targets = scenario.traffic.targets or tuple(
             name for web in self.topo.web_servers for name in web.names)
+        for name in targets:
+            if self.topo.dns.lookup(name) is None:
+                raise ScenarioError(f"{scenario.path}: [traffic].targets: {name!r} is not a "
+                                    "name of the simulated DNS (web0.simnet.test, ...)")
         self.plans = plan_traffic(world, scenario.traffic, targets)
         self.result.faults = plan_faults(world, self.topo, scenario)
         self.schedule = FaultSchedule(self.net)
@@ -289,6 +297,7 @@ class _Run:
             "authorities": len(self.topo.authorities.authorities),
             "relays": len(self.topo.relays), "exits": len(self.topo.exits),
             "web_servers": len(self.topo.web_servers), "agents": len(self.agent_hosts)}
+        self.topo.start()
 
     def _agent_host(self, k: int) -> Host:
         host = self.net.add_host(f"agent{k}", latency=0.001, up_bps=1e9, down_bps=1e9)
@@ -307,15 +316,17 @@ class _Run:
         main.add_done_callback(finish)
         self.net.call_later(self.scenario.run.max_virtual_time, finish)
         self.world.run(until=stop)
-        self.result.finished = main.done() and main.exception() is None
+        exc = main.exception() if main.done() else None
+        if exc is not None:  # not a GotorError: a bug in the client or the agents
+            self.result.client_error = f"crashed: {type(exc).__name__}: {exc}"
+        self.result.finished = main.done() and exc is None
 
     async def _main(self) -> None:
         rt = self.client.runtime
         events = self.result.bootstrap_events
 
-        def progress(event: Any) -> None:
-            events.append((rt.now(), int(getattr(event, "percent", 0)),
-                           str(getattr(event, "tag", event))))
+        def progress(event: BootstrapEvent) -> None:
+            events.append((rt.now(), event.percent, event.tag))
 
         setup = ClientSetup(rt, self.data_dir, DirConfig.from_dir_authorities(
             self.topo.client_config.torrc_lines()),

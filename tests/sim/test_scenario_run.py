@@ -83,6 +83,10 @@ def test_fault_targets_resolve_to_hosts_of_the_topology() -> None:
     again = plan_faults(world, topo, small(text))
     assert [p.hosts for p in again] == [p.hosts for p in planned]
 
+    with pytest.raises(ScenarioError, match=r"\[traffic\].targets: 'web7.simnet.test' is not"):
+        run_scenario(small(traffic={"targets": ["web0.simnet.test", "web7.simnet.test"]}), 1,
+                     factory=direct_proxy)
+
     for bad, message in [
         (fault("crash", "relay099", 1), "[[faults]] #1.target: no host named 'relay099'"),
         (fault("crash", "exit", 1, count=4), "count 4 exceeds the 3 hosts of pool 'exit'"),
@@ -162,6 +166,16 @@ def test_client_failures_and_task_errors_fail_the_run() -> None:
 
     result = run_scenario(small(), 1, factory=buggy)
     assert not checks(result)["no task errors"] and "a bug in the client" in result.errors[0]
+
+    @asynccontextmanager
+    async def crashing(setup: ClientSetup) -> AsyncIterator[ProxyClient]:
+        async with direct_proxy(setup) as client:
+            yield client
+            raise RuntimeError("teardown bug")
+
+    result = run_scenario(small(), 1, factory=crashing)
+    assert result.client_error == "crashed: RuntimeError: teardown bug"
+    assert not checks(result)["run finished"] and not result.passed
 
 
 def test_link_overrides_reach_hosts_and_advertised_bandwidth() -> None:

@@ -185,7 +185,7 @@ def _documents(draw: st.DrawFn) -> str:
     return "\n".join(parts)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(_documents())
 def test_arbitrary_tables_parse_or_raise_scenario_error(text: str) -> None:
     try:
