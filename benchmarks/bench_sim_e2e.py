@@ -32,13 +32,17 @@ ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = ROOT / "scenarios" / "quickstart.toml"
 AGENTS = 4
 
-#: Where time goes, by file path (first match wins).
+#: Where time goes: (area, substring of "path func") — first match wins.  C functions have
+#: the path "~", so their names decide.
 AREAS = (("gotor client (link, circuit, stream, dir, socks ...)", "/gotor/"),
          ("simnet nodes (relays, authorities, web)", "/simnet/nodes/"),
-         ("simnet fabric, TLS and trace", "/simnet/"),
+         ("simnet trace (JSON records, digests)", "/simnet/trace.py"),
+         ("simnet fabric and TLS plumbing", "/simnet/"),
          ("SimPy", "/simpy/"),
-         ("cryptography / ssl (C)", "cryptography"),
-         ("ssl module", "ssl"))
+         ("json encoding (trace records)", "/json/"),
+         ("OpenSSL via ssl (TLS records)", "_ssl."),
+         ("cryptography (AES, signatures, X25519)", "cryptography"),
+         ("hashlib (SHA digests)", "_hashlib"))
 
 
 class _Counter:
@@ -71,8 +75,9 @@ def run(fetches: int, seed: int, counter: _Counter) -> tuple[ScenarioResult, int
     return result, counter.events - before
 
 
-def _area(path: str) -> str:
-    return next((name for name, key in AREAS if key in path), "other (stdlib, builtins)")
+def _area(path: str, func: str) -> str:
+    where = f"{path} {func}"
+    return next((name for name, key in AREAS if key in where), "other (stdlib, builtins)")
 
 
 def profile(fetches: int, seed: int, counter: _Counter, top: int) -> None:
@@ -90,8 +95,8 @@ def profile(fetches: int, seed: int, counter: _Counter, top: int) -> None:
         print(f"  {tottime:6.2f} s {100 * tottime / total:5.1f} %  {calls:>10,} calls  "
               f"cum {cumtime:6.2f} s  {where}")
     areas: dict[str, float] = defaultdict(float)
-    for (path, _line, _func), (_cc, _calls, tottime, _cum, _callers) in rows:
-        areas[_area(path)] += tottime
+    for (path, _line, func), (_cc, _calls, tottime, _cum, _callers) in rows:
+        areas[_area(path, func)] += tottime
     print("\nown time by area:")
     for name, seconds in sorted(areas.items(), key=lambda kv: -kv[1]):
         print(f"  {100 * seconds / total:5.1f} %  {seconds:6.2f} s  {name}")
