@@ -36,6 +36,7 @@ def summary_lines(result: ScenarioResult) -> list[str]:
     done = sum(r.ok for r in records)
     applied = [result.applied(p) for p in result.faults]
     held = sum(c.ok for c in result.invariants)
+    not_run = sc.traffic.total_fetches - len(records)   # the agents never started them
     lines = [
         (f"scenario {sc.name}: {sc.path} (sha256 {sc.sha256[:16]}), seed {result.seed}, "
          f"shuffle-ties {'on' if result.shuffle_ties else 'off'}"),
@@ -47,7 +48,9 @@ def summary_lines(result: ScenarioResult) -> list[str]:
         "client: " + (", ".join(f"{k.replace('_', ' ')} {v}"
                                 for k, v in result.client_stats.items()) or "no counters"),
         (f"fetches: {done} of {sc.traffic.total_fetches} completed byte-exact, "
-         f"{len(records) - done} failed, {sum(r.corrupt for r in records)} corrupt, "
+         f"{len(records) - done} failed, "
+         + (f"{not_run} not run, " if not_run else "")
+         + f"{sum(r.corrupt for r in records)} corrupt, "
          f"{sum(r.attempts for r in records)} attempts"),
         "latency: " + _latency_text(result),
         f"bytes verified: {sum(r.verified for r in records)}",
@@ -100,6 +103,7 @@ def to_json(result: ScenarioResult) -> dict[str, Any]:
         "fetches": {
             "total": sc.traffic.total_fetches, "completed": sum(r.ok for r in records),
             "failed": sum(not r.ok for r in records),
+            "not_run": sc.traffic.total_fetches - len(records),
             "corrupt": sum(r.corrupt for r in records),
             "attempts": sum(r.attempts for r in records),
             "bytes_verified": sum(r.verified for r in records),

@@ -101,6 +101,12 @@ def _span(lo: float | None, hi: float | None, *, above: bool = False) -> str:
     return f"must be between {lo} and {hi}"
 
 
+def key_bits(value: Any, where: str) -> int:
+    if value not in (1024, 2048, 3072, 4096) or type(value) is not int:
+        raise ScenarioError(f"{where}: expected 1024, 2048, 3072 or 4096, got {value!r}")
+    return int(value)
+
+
 def boolean(value: Any, where: str) -> bool:
     if type(value) is not bool:
         raise _fail(where, "true or false", value)
@@ -191,7 +197,7 @@ class TopologySpec:
     relay_latency: tuple[float, float] | None = _f(None, span(0.0))
     relay_bandwidth: tuple[float, float] | None = _f(None, span(1e4))
     tls: bool = _f(True, boolean)
-    authority_id_bits: int = _f(3072, integer(1024, 4096))   # tests: 1024 (faster keygen)
+    authority_id_bits: int = _f(3072, key_bits)   # tests: 1024 (faster key generation)
 
     def check(self, where: str) -> None:
         if self.exits is not None and self.exits > self.relays:

@@ -153,7 +153,11 @@ def test_client_failures_and_task_errors_fail_the_run() -> None:
     assert result.client_error == "BootstrapError: no directory source worked"
     got = checks(result)
     assert not got["client bootstrapped"] and got["run finished"] and not result.passed
-    assert "bootstrap: never finished" in summary_lines(result)
+    lines = summary_lines(result)
+    assert "bootstrap: never finished" in lines
+    assert "fetches: 0 of 6 completed byte-exact, 0 failed, 6 not run, 0 corrupt, 0 attempts" \
+        in lines
+    assert to_json(result)["fetches"]["not_run"] == 6
 
     @asynccontextmanager
     async def buggy(setup: ClientSetup) -> AsyncIterator[ProxyClient]:

@@ -85,6 +85,7 @@ BAD = [
     ("[topology]\nrelays = 4.5", "[topology].relays: expected an integer"),
     ("[topology]\nrelays = 5\nexits = 6", "exits (6) exceeds relays (5)"),
     ("[topology]\ntls = 1", "[topology].tls: expected true or false"),
+    ("[topology]\nauthority_id_bits = 1500", "expected 1024, 2048, 3072 or 4096, got 1500"),
     ("[topology]\nrelay_latency = [0.5, 0.1]", "min 0.5 is larger than max 0.1"),
     ("[topology]\nrelay_latency = [0.1]", "expected a number or [min, max]"),
     ("[client]\nsocks_port = 70000", "[client].socks_port: 70000 is out of range"),
