@@ -54,6 +54,7 @@ from simnet.faults import (
 from simnet.net import Host, Network
 from simnet.nodes.agent import FetchPlan, FetchRecord, UserAgent
 from simnet.scenario_spec import (
+    POOLS,
     FaultSpec,
     Scenario,
     ScenarioError,
@@ -222,8 +223,7 @@ def _resolve(world: World, topo: Topology, names: tuple[str, ...], count: int,
         if pool is None:
             if item not in topo.network.hosts:
                 raise ScenarioError(f"{where}: no host named {item!r} (hosts: relay000..., "
-                                    "auth0..., web0..., client; pools: relay, exit, "
-                                    "nonexit, authority, web)")
+                                    f"auth0..., web0..., client; pools: {', '.join(POOLS)})")
             picked = [item]
         elif count > len(pool):
             raise ScenarioError(f"{where}: count {count} exceeds the {len(pool)} hosts "

@@ -19,7 +19,7 @@ import hashlib
 import math
 import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
@@ -365,7 +365,3 @@ def load_scenario(path: Path) -> Scenario:
         raise ScenarioError(f"{path}: not a TOML file (not UTF-8 text)") from None
     return parse_scenario(content, str(path))
 
-
-def spec_dict(obj: Any) -> Mapping[str, Any]:
-    """A spec's fields as plain data (for results)."""
-    return {f.name: getattr(obj, f.name) for f in fields(obj)}

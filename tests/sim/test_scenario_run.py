@@ -30,7 +30,7 @@ from simnet.scenario import (
     scenario_topology,
 )
 from simnet.scenario_report import summary_lines, to_json, write_report
-from simnet.scenario_spec import ScenarioError, TrafficSpec
+from simnet.scenario_spec import POOLS, ScenarioError, TrafficSpec
 from simnet.topology import build_topology
 from simnet.world import World
 
@@ -82,6 +82,12 @@ def test_fault_targets_resolve_to_hosts_of_the_topology() -> None:
     assert planned[2].hosts == ("relay003",)
     again = plan_faults(world, topo, small(text))
     assert [p.hosts for p in again] == [p.hosts for p in planned]
+    every_pool = plan_faults(world, topo, small("".join(
+        fault("latency", pool, 1, extra=0.1) for pool in POOLS)))
+    prefixes = {"relay": "relay", "exit": "relay", "nonexit": "relay", "authority": "auth",
+                "web": "web"}
+    assert [p.hosts[0].rstrip("0123456789") for p in every_pool] == [
+        prefixes[pool] for pool in POOLS]
 
     with pytest.raises(ScenarioError, match=r"\[traffic\].targets: 'web7.simnet.test' is not"):
         run_scenario(small(traffic={"targets": ["web0.simnet.test", "web7.simnet.test"]}), 1,
