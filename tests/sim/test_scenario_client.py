@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -49,9 +50,18 @@ def summary(out: str) -> dict[str, str]:
             if k != WALL}
 
 
+def readme_main_command() -> list[str]:
+    """The ``gotor sim run ...`` of the README's main command (after ``pip install ... &&``)."""
+    text = (REPO / "README.md").read_text()
+    line = next(ln for ln in text.splitlines() if "&& gotor sim run " in ln)
+    return shlex.split(line.split("&&", 1)[1])
+
+
 @pytest.mark.slow
-def test_quickstart_prints_its_summary_and_passes() -> None:
-    out = finish(start("run", "scenarios/quickstart.toml", "--seed", "1", hashseed="0"))
+def test_readme_main_command_runs_the_quickstart_and_passes() -> None:
+    argv = readme_main_command()
+    assert argv == ["gotor", "sim", "run", "scenarios/quickstart.toml", "--seed", "1"]
+    out = finish(start(*argv[2:], hashseed="0"))
     got = summary(out)
     assert got["network"] == "3 authorities, 30 relays, 7 exits, 1 web server, 4 agents"
     assert got["fetches"].startswith("20 of 20 completed byte-exact, 0 failed, 0 corrupt")
