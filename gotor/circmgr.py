@@ -189,6 +189,7 @@ class CircuitManager:
     # --- life cycle -------------------------------------------------------------------
     def set_netdir(self, netdir: NetDir) -> None:
         """Adopt a new directory: later paths come from it; the guards learn of it."""
+        netdir = netdir.with_distinct_subnets(self.config.distinct_subnets)
         self.netdir = netdir
         self._guards.update(netdir, self._rt.wallclock())
         self._pulse()

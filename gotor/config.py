@@ -11,7 +11,9 @@ next to it).
 for a private or simulated network: it swaps in :meth:`CircuitConfig.testing`
 and :meth:`StreamConfig.testing` (shorter handshake, build and stream timeouts,
 so that an unresponsive relay is given up on quickly) unless explicit
-configurations are given.  It does not relax any protocol or path rule.
+configurations are given.  The one path rule it relaxes is C tor's as well:
+relays in one /16 may share a path (EnforceDistinctSubnets 0), since a private
+network's relays usually all listen on one address.  No protocol rule changes.
 """
 
 from __future__ import annotations
@@ -52,6 +54,9 @@ class CircuitConfig:
     dir_idle: float = 60.0
     #: How often the manager expires circuits and launches preemptive ones (C tor: 1 s).
     tick: float = 1.0
+    #: EnforceDistinctSubnets: no two relays of one /16 in a path.  Off on a private
+    #: network, where every relay may share one address (C tor's TestingTorNetwork).
+    distinct_subnets: bool = True
 
     def __post_init__(self) -> None:
         positive = (self.max_dirtiness, self.channel_timeout, self.prediction_lifetime,
@@ -65,8 +70,9 @@ class CircuitConfig:
 
     @classmethod
     def testing(cls) -> CircuitConfig:
-        """Short timeouts for a private or simulated network (TestingTorNetwork)."""
-        return cls(build_timeout=15.0, channel_timeout=10.0)
+        """A private or simulated network (TestingTorNetwork): short timeouts, and relays
+        on one subnet may share a path."""
+        return cls(build_timeout=15.0, channel_timeout=10.0, distinct_subnets=False)
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,7 @@ from typing import Protocol
 from gotor.errors import LocalError, NoPathError
 from gotor.netdir import NetDir, NetParams, Relay, Role
 from gotor.netdoc.consensus import RouterStatus
-from gotor.path import compatible, weighted_choice
+from gotor.path import weighted_choice
 from gotor.runtime.api import Rng
 
 __all__ = [
@@ -357,7 +357,8 @@ class GuardManager:
             self._mark_maybe(list(self._guards.values()))
             picked = self._select(netdir, avoid, for_dir, now)
         if picked is None:
-            raise NoPathError("no usable entry guard (none sampled has a microdescriptor)")
+            raise NoPathError("no usable entry guard (none sampled is reachable, has a "
+                              "microdescriptor and may share a path with the other hops)")
         g, usage, relay = picked
         g.last_tried = now
         if usage is GuardUsage.IF_NO_BETTER:
@@ -372,7 +373,7 @@ class GuardManager:
     ) -> tuple[_Guard, GuardUsage, Relay] | None:
         def ok(g: _Guard) -> Relay | None:
             relay = netdir.by_rsa_id(g.rsa_id)
-            return relay if relay is not None and compatible(relay, avoid) else None
+            return relay if relay is not None and netdir.compatible(relay, avoid) else None
 
         p = self._params
         n_use = p.guard_n_primary_dir_guards_to_use if for_dir else p.guard_n_primary_guards_to_use
@@ -504,6 +505,6 @@ class GuardManager:
             return True
         if avoid and self._netdir is not None:
             relay = self._netdir.by_rsa_id(ga.rsa_id)
-            if relay is None or not compatible(relay, avoid):
+            if relay is None or not self._netdir.compatible(relay, avoid):
                 return False
         return self._higher_priority(ga, gb)

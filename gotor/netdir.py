@@ -413,7 +413,8 @@ class NetDir:
     lack, in consensus order.
     """
 
-    def __init__(self, consensus: Consensus, microdescs: Iterable[Microdesc] = ()) -> None:
+    def __init__(self, consensus: Consensus, microdescs: Iterable[Microdesc] = (), *,
+                 distinct_subnets: bool = True) -> None:
         if consensus.flavor is not Flavor.MICRODESC:
             raise LocalError("a NetDir is built from a microdesc-flavour consensus")
         join = join_microdescs(consensus, microdescs)
@@ -427,6 +428,10 @@ class NetDir:
         self._ids = [r.rsa_id for r in self.relays]
         self._by_ed = {r.ed_id: r for r in self.relays if r.ed_id is not None}
         self._memo: dict[Hashable, Any] = {}
+        #: C tor's EnforceDistinctSubnets: relays in one /16 (IPv6 /32) never share a
+        #: path.  A private network on one address turns it off (TestingTorNetwork does
+        #: in C tor), else every path conflicts with itself.
+        self.distinct_subnets = distinct_subnets
 
     # --- construction ----------------------------------------------------------
     @property
@@ -436,7 +441,14 @@ class NetDir:
 
     def with_microdescs(self, microdescs: Iterable[Microdesc]) -> NetDir:
         """A new NetDir with more microdescriptors (those not listed are ignored)."""
-        return NetDir(self.consensus, [*self._microdescs.values(), *microdescs])
+        return NetDir(self.consensus, [*self._microdescs.values(), *microdescs],
+                      distinct_subnets=self.distinct_subnets)
+
+    def with_distinct_subnets(self, enabled: bool) -> NetDir:
+        """This directory with the subnet rule on or off (itself if unchanged)."""
+        if enabled == self.distinct_subnets:
+            return self
+        return NetDir(self.consensus, self._microdescs.values(), distinct_subnets=enabled)
 
     # --- lookups ---------------------------------------------------------------
     def by_rsa_id(self, rsa_id: bytes) -> Relay | None:
@@ -455,16 +467,19 @@ class NetDir:
 
     def conflicts(self, relay: Relay) -> frozenset[bytes]:
         """RSA identities of the listed relays that may not share a path with ``relay``:
-        itself, its family, its subnets (see :func:`same_family`, :func:`same_subnet`)."""
+        itself, its family, its subnets (see :func:`same_family`, :func:`same_subnet`;
+        subnets only with :attr:`distinct_subnets`)."""
         if self.by_rsa_id(relay.rsa_id) is not relay:
             return self._conflicts(relay)  # not one of ours: nothing to remember
         return self.memo(("conflicts", relay.rsa_id), lambda: self._conflicts(relay))
 
     def _conflicts(self, relay: Relay) -> frozenset[bytes]:
         index = self.memo("index", lambda: _Index(self.relays))
-        near: list[Relay] = [*index.net16.get(relay.net16, ())]
-        if relay.net32v6 is not None:
-            near += index.net6.get(relay.net32v6, ())
+        near: list[Relay] = []
+        if self.distinct_subnets:
+            near += index.net16.get(relay.net16, ())
+            if relay.net32v6 is not None:
+                near += index.net6.get(relay.net32v6, ())
         # Family members are among the relays this one names (by id or by nickname)
         # or shares a family id with; same_family() then checks both directions.
         maybe = [r for r in map(self.by_rsa_id, relay.family_rsa_ids) if r is not None]
@@ -475,6 +490,11 @@ class NetDir:
         out = {relay.rsa_id, *(r.rsa_id for r in near)}
         out.update(r.rsa_id for r in maybe if same_family(relay, r))
         return frozenset(out)
+
+    def compatible(self, candidate: Relay, chosen: Sequence[Relay]) -> bool:
+        """May ``candidate`` join a path that has ``chosen``?  As
+        :func:`gotor.path.compatible`, under this directory's subnet rule."""
+        return not any(candidate.rsa_id in self.conflicts(c) for c in chosen)
 
     def circ_params(self) -> CircParams:
         """The circuit parameters this consensus sets (tor-spec §7.3, C tor's bounds)."""
