@@ -386,7 +386,7 @@ class SimStream:
         "_advertised",
         "_closed",
         "_consumed",
-        "_drainer",
+        "_drainers",
         "_eof",
         "_eof_sent",
         "_error",
@@ -421,7 +421,8 @@ class SimStream:
         self._eof_sent = False
         self._rst_sent = False
         self._reader: SimWaiter[None] | None = None
-        self._drainer: SimWaiter[None] | None = None
+        # Every task blocked in drain(): asyncio lets several drain one stream at once.
+        self._drainers: list[SimWaiter[None]] = []
         self._consumed = 0
         self._advertised = 0
         self._key = host.attach(self, local[1] if owns_port else None)
@@ -469,7 +470,7 @@ class SimStream:
             return
         while self.out.unsent > LOW_WATER and self._error is None and not self._closed:
             w: SimWaiter[None] = SimWaiter(self.host.network.env)
-            self._drainer = w
+            self._drainers.append(w)
             await w
         if self._error is not None:
             raise self._error
@@ -582,9 +583,9 @@ class SimStream:
             w.set(None)
 
     def _wake_drainer(self) -> None:
-        w, self._drainer = self._drainer, None
-        if w is not None and not w.done():
-            w.set(None)
+        waiters, self._drainers = self._drainers, []
+        for w in waiters:
+            w.set_if_pending(None)
 
     def _trace(self, event: str, **fields: Any) -> None:
         self.host.network.world.trace.record(self.host.name, event, conn=self.label, **fields)

@@ -12,9 +12,13 @@ from conformance_harness import Ctx, Harness
 
 from gotor.errors import Cancelled, ClosedError, ConnectionRefused, ConnectionReset, LocalError
 from gotor.runtime.api import ByteStream
-from gotor.runtime.sync import Event, Queue
+from gotor.runtime.sync import Event, Queue, timeout
 
 MiB = 1 << 20
+
+
+async def _join(task: Any) -> None:
+    await task
 
 
 async def read_all(stream: ByteStream) -> bytes:
@@ -178,6 +182,36 @@ def test_backpressure_slow_reader_blocks_drain(harness: Harness) -> None:
         return stalled, 0 < stalled_at < total // 4, written, got
 
     assert harness.run(main) == (True, True, total, total)
+
+
+def test_several_tasks_drain_one_stream(harness: Harness) -> None:
+    # asyncio lets several tasks wait in drain() on one stream; every one must wake.
+    total = 16 * MiB
+
+    async def main(c: Ctx) -> tuple[list[int], int]:
+        received: Queue[int] = Queue(c.srv)
+
+        async def handler(s: ByteStream) -> None:
+            received.put_nowait(len(await read_all(s)))
+
+        addr = await serve(c, handler)
+        stream = await c.rt.connect(*addr)
+        stream.write(b"\x5a" * total)
+        woken: list[int] = []
+
+        async def drainer(i: int) -> None:
+            await stream.drain()
+            woken.append(i)
+
+        tasks = [c.rt.spawn(drainer(i), name=f"drainer{i}") for i in range(3)]
+        for t in tasks:
+            await timeout(c.rt, 30, _join(t), what="drain")
+        stream.write_eof()
+        got = await received.get()
+        await stream.aclose()
+        return sorted(woken), got
+
+    assert harness.run(main) == ([0, 1, 2], total)
 
 
 @pytest.mark.parametrize("where", ["read", "drain"])
