@@ -52,15 +52,18 @@ class Reader:
 
     def u16(self) -> int:
         pos = self._need(2)
-        return _U16.unpack_from(self._data, pos)[0]
+        value: int = _U16.unpack_from(self._data, pos)[0]
+        return value
 
     def u32(self) -> int:
         pos = self._need(4)
-        return _U32.unpack_from(self._data, pos)[0]
+        value: int = _U32.unpack_from(self._data, pos)[0]
+        return value
 
     def u64(self) -> int:
         pos = self._need(8)
-        return _U64.unpack_from(self._data, pos)[0]
+        value: int = _U64.unpack_from(self._data, pos)[0]
+        return value
 
     def take(self, n: int) -> bytes:
         pos = self._need(n)

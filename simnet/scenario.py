@@ -443,9 +443,13 @@ def run_scenario(scenario: Scenario, seed: int, *, shuffle_ties: bool = False,
 
 
 def header_params(scenario: Scenario, shuffle_ties: bool) -> dict[str, Any]:
-    """Trace-header parameters: the scenario's path, text and hash, and the tie mode."""
-    return {"path": scenario.path, "sha256": scenario.sha256, "text": scenario.text,
-            "shuffle_ties": shuffle_ties}
+    """Trace-header parameters: the scenario's path, text and hash, the tie mode, and the
+    selected faults when only some of the file's faults run (a shrunk schedule)."""
+    params: dict[str, Any] = {"path": scenario.path, "sha256": scenario.sha256,
+                              "text": scenario.text, "shuffle_ties": shuffle_ties}
+    if scenario.fault_subset is not None:
+        params["faults"] = list(scenario.fault_subset)
+    return params
 
 
 def replay_scenario(seed: int, params: dict[str, Any]) -> list[str]:
@@ -458,6 +462,11 @@ def replay_scenario(seed: int, params: dict[str, Any]) -> list[str]:
         raise ScenarioError("trace header's scenario text does not match its sha256")
     if not isinstance(seed, int):
         raise ScenarioError("trace header has a bad seed")
+    subset = params.get("faults")
+    if subset is not None:
+        if not isinstance(subset, list) or not all(isinstance(i, int) for i in subset):
+            raise ScenarioError("trace header has a bad fault selection")
+        scenario = scenario.keep_faults(subset)
     return run_scenario(scenario, seed, shuffle_ties=shuffle, keep=True).lines
 
 

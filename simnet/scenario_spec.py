@@ -19,8 +19,8 @@ import hashlib
 import math
 import re
 import tomllib
-from collections.abc import Callable
-from dataclasses import MISSING, dataclass, field, fields
+from collections.abc import Callable, Iterable
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -294,6 +294,25 @@ class Scenario:
     faults: tuple[FaultSpec, ...]
     invariants: InvariantSpec
     run: RunSpec
+    #: Indices (into the file's [[faults]]) kept by :meth:`keep_faults`; None = all.
+    fault_subset: tuple[int, ...] | None = None
+
+    def keep_faults(self, indices: Iterable[int]) -> Scenario:
+        """The same scenario with only the file's faults at ``indices`` (for shrinking)."""
+        chosen = tuple(sorted(set(indices)))
+        everything = self.all_faults
+        bad = [i for i in chosen if not 0 <= i < len(everything)]
+        if bad:
+            raise ScenarioError(f"{self.path}: no fault number {bad[0]} "
+                                f"(the file has {len(everything)})")
+        return replace(self, faults=tuple(everything[i] for i in chosen), fault_subset=chosen)
+
+    @property
+    def all_faults(self) -> tuple[FaultSpec, ...]:
+        """Every fault the file declares, whatever subset is selected."""
+        if self.fault_subset is None:
+            return self.faults
+        return parse_scenario(self.text, self.path).faults
 
 
 _TABLES: dict[str, type] = {"topology": TopologySpec, "client": ClientSpec,
