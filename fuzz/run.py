@@ -46,7 +46,7 @@ def seeds(target: str, module: ModuleType) -> list[bytes]:
     return out
 
 
-def guarded(module: ModuleType):  # noqa: ANN201 - a callback for atheris
+def guarded(module: ModuleType):
     from gotor.errors import ProtocolError
 
     def one(data: bytes) -> None:

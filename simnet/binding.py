@@ -81,7 +81,7 @@ def _drive(task: SimTask[Any], coro: Coroutine[Any, Any, Any]) -> Generator[Even
 
 
 class SimTask(Task[T]):
-    __slots__ = ("_rt", "_proc", "_started", "_key")
+    __slots__ = ("_key", "_proc", "_rt", "_started")
 
     def __init__(self, rt: SimRuntime, coro: Coroutine[Any, Any, T], name: str, key: int) -> None:
         super().__init__(name)

@@ -140,7 +140,7 @@ class RsaPrivateKey:
         """Parse a PKCS#1 ``RSAPrivateKey`` DER structure."""
         key = serialization.load_der_private_key(der, password=None)
         if not isinstance(key, _rsa.RSAPrivateKey):
-            raise ValueError("not an RSA private key")
+            raise TypeError("not an RSA private key")
         return cls(key)
 
     def private_der(self) -> bytes:

@@ -64,7 +64,7 @@ class AioWaiter(Waiter[T]):
 
 
 class AioTask(Task[T]):
-    __slots__ = ("_task", "_loop")
+    __slots__ = ("_loop", "_task")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T],
                  name: str) -> None:
@@ -299,7 +299,7 @@ class AsyncioRuntime:
                 log.debug("connection ended: %s", exc)
                 stream.abort()
                 return
-            except Exception:  # noqa: BLE001 - a handler bug must not kill the listener
+            except Exception:
                 log.exception("connection handler failed")
                 stream.abort()
                 return

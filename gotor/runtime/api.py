@@ -95,7 +95,7 @@ class Task(ABC, Generic[T]):
     its current (or next) await; a finished task ignores it.
     """
 
-    __slots__ = ("name", "_state", "_value", "_callbacks", "_observed", "_cancel_reason")
+    __slots__ = ("_callbacks", "_cancel_reason", "_observed", "_state", "_value", "name")
 
     def __init__(self, name: str) -> None:
         self.name = name

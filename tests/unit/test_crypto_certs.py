@@ -36,7 +36,7 @@ SEEDS = st.binary(min_size=32, max_size=32)
 
 
 def _posix(iso: str) -> int:
-    return int(datetime.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp())
+    return int(datetime.datetime.fromisoformat(iso).timestamp())
 
 
 def _flip(data: bytes, pos: int) -> bytes:

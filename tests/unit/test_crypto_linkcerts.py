@@ -27,7 +27,7 @@ VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "vectors"
 CERTS = json.loads((VECTORS / "certs.json").read_text())
 CELL = CERTS["certs_cell"]
 H = bytes.fromhex
-NOW = datetime.datetime.fromisoformat(CERTS["notional_time_utc"].replace("Z", "+00:00")).timestamp()
+NOW = datetime.datetime.fromisoformat(CERTS["notional_time_utc"]).timestamp()
 DAY = 86400
 
 

@@ -64,7 +64,7 @@ def _sealed_view(payload: bytes, digest4: bytes) -> bytes:
 def test_key_material_layout() -> None:
     keys = Tor1Keys.from_material(bytes(range(92)))
     assert (keys.df, keys.db, keys.kf, keys.kb) == (
-        bytes(range(0, 20)), bytes(range(20, 40)), bytes(range(40, 56)), bytes(range(56, 72))
+        bytes(range(20)), bytes(range(20, 40)), bytes(range(40, 56)), bytes(range(56, 72))
     )
     with pytest.raises(LocalError):
         Tor1Keys.from_material(bytes(71))
