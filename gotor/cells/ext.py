@@ -4,9 +4,11 @@ One codec, two framings:
 
 * counted lists (``N_EXTENSIONS [1]`` first) in ESTABLISH_INTRO,
   INTRO_ESTABLISHED, INTRODUCE1/2, INTRODUCE_ACK and the decrypted INTRODUCE
-  payload (rend-spec-v3 §3.1.1, §3.1.3, §3.2, §3.3);
-* a bare sequence running to the end of the message, used by the ntor-v3
-  client and server messages (proposal 332 §A.2).
+  payload (rend-spec-v3 §3.1.1, §3.1.3, §3.2, §3.3), and in the ntor-v3 client
+  and server messages (C tor's trunnel ``trn_extension``; arti's ``ExtList``);
+* a bare sequence running to the end of the message, as proposal 332 §A.2's
+  text shows the ntor-v3 messages — which neither C tor nor arti accept: real
+  relays destroy a circuit whose client message lacks the count.
 
 Unknown types are kept in order and re-encoded unchanged; by default only the
 first occurrence of a type counts (:func:`first_of_type`).

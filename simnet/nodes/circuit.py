@@ -36,9 +36,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from gotor.bytesio import Reader
 from gotor.cells.chan import ChanCell, ChanCmd, DestroyReason, HandshakeType
 from gotor.cells.chanmsg import Create2, Created2, CreatedFast, Destroy
-from gotor.cells.ext import decode_extension_sequence
+from gotor.cells.ext import read_extension_list
 from gotor.cells.linkspec import LinkSpecEd25519Id, LinkSpecIPv4, LinkSpecIPv6, LinkSpecRsaId
 from gotor.cells.relay import RELAY_DATA_MAX, RelayCmd, RelayMsg, decode_relay_payload
 from gotor.cells.relaymsg import (
@@ -392,8 +393,12 @@ def _server_handshake(node: RelayNode, cell: ChanCell) -> tuple[ChanCell, bytes,
         kind = "ntor"
     elif create.handshake_type == HandshakeType.NTOR_V3 and node.config.ntor_v3:
         state, message = ntor_v3.server_receive(keys.ed_id, keys.ntor_secret, create.handshake)
-        decode_extension_sequence(message)   # well-formed; unknown extensions are ignored
-        reply, material = ntor_v3.server_reply(state, rt.random_bytes(32), b"",
+        # Both messages are N_EXTENSIONS-counted lists, as C tor parses and writes them
+        # (an empty client message is refused); unknown extensions are ignored.
+        r = Reader(message, "ntor-v3 client message")
+        read_extension_list(r)
+        r.expect_end()
+        reply, material = ntor_v3.server_reply(state, rt.random_bytes(32), b"\x00",
                                                KEY_MATERIAL_LEN)
         kind = "ntor-v3"
     else:

@@ -219,7 +219,7 @@ def _onionskin(relay: RelayNode, kind: str, secret: bytes) -> tuple[int, bytes, 
         state, onion = ntor.client_handshake(keys.rsa_id, keys.ntor_public, secret)
         return HandshakeType.NTOR, onion, lambda reply: ntor.client_complete(state, reply, KEY_LEN)
     state3, onion = ntor_v3.client_handshake(keys.ed_id, keys.ntor_public, secret,
-                                             client_message=bytes([2, 0]))  # unknown ext type 2
+                                             client_message=bytes([1, 2, 0]))  # 1 ext: type 2
     return (HandshakeType.NTOR_V3, onion,
             lambda reply: ntor_v3.client_complete(state3, reply, KEY_LEN)[1])
 

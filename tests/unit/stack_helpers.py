@@ -128,7 +128,8 @@ def server_handshake(relay: FakeRelay, htype: int, onionskin: bytes,
         return ntor.server_handshake(relay.rsa_id, relay.ntor_secret, onionskin,
                                      random_bytes(32), TOR1_KEY_MATERIAL_LEN)
     state, _cm = ntor_v3.server_receive(relay.ed_id, relay.ntor_secret, onionskin)
-    return ntor_v3.server_reply(state, random_bytes(32), b"", TOR1_KEY_MATERIAL_LEN)
+    # as C tor: the server message is an N_EXTENSIONS-counted list, here empty
+    return ntor_v3.server_reply(state, random_bytes(32), b"\x00", TOR1_KEY_MATERIAL_LEN)
 
 
 @dataclass

@@ -12,11 +12,28 @@ from pathlib import Path
 import pytest
 from netdir_helpers import BASIC, EXIT, GUARD, Spec, make_netdir
 
+from gotor.circuit.handshake import start_ntor_v3
+from gotor.circuit.params import HopSpec
 from gotor.config import CircuitConfig, ClientConfig
+from gotor.crypto import ntor_v3
+from gotor.crypto.primitives import ed25519_public, x25519_public
+from gotor.crypto.relaycrypto import TOR1_KEY_MATERIAL_LEN
 from gotor.dir.config import DirConfig
-from gotor.errors import NoPathError
+from gotor.errors import NoPathError, ProtocolError
 from gotor.guard import GuardManager
 from gotor.path import choose_exit_path
+
+
+class RandomBytes:
+    """Deterministic bytes for handshakes: a counter stream from a seed."""
+
+    def __init__(self, seed: int) -> None:
+        self._next = seed
+
+    def __call__(self, n: int) -> bytes:
+        self._next += 1
+        return bytes((self._next + i) % 256 for i in range(n))
+
 
 AUTH_LINE = ("DirAuthority auth0 orport=5000 no-v2 v3ident=" + "AB" * 20
              + " 127.0.0.1:7000 " + "CD" * 20)
@@ -64,3 +81,45 @@ def test_testing_network_turns_the_subnet_rule_off(tmp_path: Path) -> None:
     assert ClientConfig(tmp_path, dir_config).circuit_config.distinct_subnets
     assert not ClientConfig(tmp_path, dir_config, testing_network=True).circuit_config \
         .distinct_subnets
+
+
+# --- ntor-v3 messages are N_EXTENSIONS-counted lists ------------------------------------
+
+
+def _relay_keys() -> tuple[bytes, bytes, bytes]:
+    ntor_secret = bytes(range(32))
+    return ed25519_public(bytes(32)), ntor_secret, x25519_public(ntor_secret)
+
+
+def _hop(ed_id: bytes, ntor_public: bytes) -> HopSpec:
+    return HopSpec(rsa_id=b"\x11" * 20, ed_id=ed_id, ntor_key=ntor_public,
+                   ipv4=("127.0.0.1", 9001), ntor_v3=True)
+
+
+def test_ntor_v3_client_message_is_an_empty_counted_list() -> None:
+    # C tor parses the client message as trunnel trn_extension (a count byte first) and
+    # destroys the circuit (PROTOCOL) when the message is empty.
+    ed_id, ntor_secret, ntor_public = _relay_keys()
+    pending = start_ntor_v3(_hop(ed_id, ntor_public), RandomBytes(1))
+    _, message = ntor_v3.server_receive(ed_id, ntor_secret, pending.onionskin)
+    assert message == b"\x00"
+
+
+@pytest.mark.parametrize(("server_message", "ok"), [
+    (b"\x00", True),                     # what C tor sends without congestion control
+    (bytes.fromhex("0102011f"), True),   # one CC_RESPONSE extension (sendme_inc 31): ignored
+    (b"", False),                        # no count byte
+    (bytes.fromhex("02011f"), False),    # an uncounted sequence reads as a truncated list
+    (b"\x00\x00", False),                # bytes after the list
+])
+def test_ntor_v3_server_message_must_be_a_counted_list(server_message: bytes, ok: bool) -> None:
+    ed_id, ntor_secret, ntor_public = _relay_keys()
+    pending = start_ntor_v3(_hop(ed_id, ntor_public), RandomBytes(2))
+    state, _ = ntor_v3.server_receive(ed_id, ntor_secret, pending.onionskin)
+    reply, keys = ntor_v3.server_reply(state, bytes(range(1, 33)), server_message,
+                                       TOR1_KEY_MATERIAL_LEN)
+    if ok:
+        assert pending.complete(reply) == keys
+    else:
+        with pytest.raises(ProtocolError):
+            pending.complete(reply)
