@@ -40,7 +40,9 @@ no circuit could be built, :class:`~gotor.errors.NoPathError` when no exit
 allows the port, :class:`~gotor.errors.Timeout` after ``connect_timeout``.
 
 :meth:`TorClient.resolve` sends RESOLVE (tor-spec §6.4) with the same retries
-for a dead circuit or a missing answer; an error answer or END is final.  The
+for a dead circuit or a missing answer; an error answer or END is final.  An
+IP address is answered at once, without a circuit, as C tor does (its exits
+refuse to "resolve" an address).  The
 SOCKS listener (:mod:`gotor.socks`) turns SOCKS credentials into the
 isolation key (C tor's IsolateSOCKSAuth).
 """
@@ -175,6 +177,14 @@ def _no_end_action(circ: Circuit) -> _Action:
     # No END: the circuit died (another exit, please) or no answer came in time
     # (C tor retries on another circuit, exit unchanged).
     return _Action.RETRY_ELSEWHERE if circ.closed else _Action.RETRY
+
+
+def _address_literal(host: str) -> str | None:
+    """``host`` as a canonical IPv4/IPv6 address text, or None if it is a hostname."""
+    try:
+        return str(ip_address(host[1:-1] if host.startswith("[") else host))
+    except ValueError:
+        return None
 
 
 def _connect_action(err: StreamError, circ: Circuit) -> _Action:
@@ -344,6 +354,13 @@ class TorClient:
         if not host:
             raise LocalError("resolve needs a hostname")
         self._check_running()
+        literal = _address_literal(host)
+        if literal is not None:
+            # An address is its own answer, as C tor's client gives it without asking
+            # (connection_ap_handshake_rewrite_and_attach): a C tor exit answers a
+            # RESOLVE of an address with an error (dns.c, send_resolved_cell).
+            self.stats.resolves += 1
+            return [literal]
         try:
             answers, _ = await timeout(
                 self._rt, self.config.stream_config.connect_timeout,
