@@ -34,7 +34,6 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa as crypto_rsa
 from cryptography.x509.oid import NameOID
 
 from gotor.crypto.rsa import RsaPrivateKey
@@ -336,8 +335,8 @@ def _load_key(path: Path | None, bits: int) -> RsaPrivateKey | None:
     if path is None:
         return None
     try:
-        key = RsaPrivateKey.from_der(path.read_bytes())
-    except (OSError, ValueError):
+        key = RsaPrivateKey.from_der(path.read_bytes(), trusted=True)
+    except (OSError, ValueError, TypeError):
         return None
     return key if key.public.bits == bits else None
 
@@ -353,12 +352,6 @@ def _store_key(path: Path | None, key: RsaPrivateKey) -> None:
     except OSError:
         pass  # a cache that cannot be written only costs time
 
-
-def _crypto_key(key: RsaPrivateKey) -> crypto_rsa.RSAPrivateKey:
-    loaded = serialization.load_der_private_key(key.private_der(), password=None)
-    if not isinstance(loaded, crypto_rsa.RSAPrivateKey):
-        raise LocalError("not an RSA private key")
-    return loaded
 
 
 def _hostname(rng: random.Random) -> x509.Name:
@@ -379,8 +372,8 @@ def make_credentials(world: World, name: str, *, bits: int = 2048, days: int = 3
     Self-signed unless ``issuer_key`` is given; a Tor relay's link certificate is
     issued by its RSA identity key (tor-spec §2), which is what that is for.
     """
-    subject_key = _crypto_key(key or seeded_rsa_key(world, "tls:" + name, bits))
-    signer = _crypto_key(issuer_key) if issuer_key is not None else subject_key
+    subject_key = (key or seeded_rsa_key(world, "tls:" + name, bits)).library_key
+    signer = issuer_key.library_key if issuer_key is not None else subject_key
     rng = world.rng("tls-cert:" + name)
     subject = _hostname(rng)
     issuer = _hostname(rng) if issuer_key is not None else subject

@@ -35,7 +35,7 @@ from cryptography.x509.oid import NameOID
 from gotor.crypto.certs import CertKeyType, CertType, Ed25519Cert, RsaEd25519CrossCert
 from gotor.crypto.primitives import ed25519_public, sha256
 from gotor.crypto.rsa import RsaPrivateKey, RsaPublicKey
-from gotor.errors import LocalError, ProtocolError, VerificationError
+from gotor.errors import ProtocolError, VerificationError
 
 
 class CertsCellType(IntEnum):
@@ -161,9 +161,7 @@ def build_rsa_identity_cert(rsa_identity: RsaPrivateKey, now: float) -> bytes:
     Name and serial number are derived from the key, since C tor's are random too and
     simnet needs the same bytes from the same seed.
     """
-    key = serialization.load_der_private_key(rsa_identity.private_der(), password=None)
-    if not isinstance(key, _rsa.RSAPrivateKey):
-        raise LocalError("not an RSA private key")
+    key = rsa_identity.library_key
     fingerprint = rsa_identity.public.fingerprint()
     host = base64.b32encode(fingerprint[:10]).decode("ascii").lower()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"www.{host}.net")])

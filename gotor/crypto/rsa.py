@@ -136,12 +136,22 @@ class RsaPrivateKey:
             return cls.from_primes(max(p, q), min(p, q))
 
     @classmethod
-    def from_der(cls, der: bytes) -> RsaPrivateKey:
-        """Parse a PKCS#1 ``RSAPrivateKey`` DER structure."""
-        key = serialization.load_der_private_key(der, password=None)
+    def from_der(cls, der: bytes, *, trusted: bool = False) -> RsaPrivateKey:
+        """Parse a PKCS#1 ``RSAPrivateKey`` DER structure.
+
+        ``trusted=True`` skips OpenSSL's consistency check of the key numbers (tens of
+        milliseconds per key); only for keys we generated and stored ourselves.
+        """
+        key = serialization.load_der_private_key(
+            der, password=None, unsafe_skip_rsa_key_validation=trusted)
         if not isinstance(key, _rsa.RSAPrivateKey):
             raise TypeError("not an RSA private key")
         return cls(key)
+
+    @property
+    def library_key(self) -> _rsa.RSAPrivateKey:
+        """The `cryptography` key object, for APIs that take one (X.509 builders)."""
+        return self._key
 
     def private_der(self) -> bytes:
         return self._key.private_bytes(
