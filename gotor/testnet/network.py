@@ -219,7 +219,7 @@ class ConsensusStatus:
 
     @property
     def ready(self) -> bool:
-        return self.valid_after is not None and not self.missing
+        return self.valid_after is not None and not self.missing and self.error is None
 
 
 def _fetch(port: int, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
@@ -263,7 +263,31 @@ def consensus_status(net: Network, authority: Node) -> ConsensusStatus:
     listed = _listed(text)
     missing = tuple(n.name for n in net.relays
                     if not _needs(n) <= listed.get(_b64_id(n), set()))
+    if not missing:
+        served = _microdescs_served(authority, _md_digests(text))
+        if served is not None:
+            return ConsensusStatus(authority.name, valid_after, (), served)
     return ConsensusStatus(authority.name, valid_after, missing)
+
+
+def _md_digests(text: str) -> list[str]:
+    """The microdescriptor digests (``m`` lines) of a microdesc consensus."""
+    return [line.split()[1] for line in text.splitlines() if line.startswith("m ")]
+
+
+def _microdescs_served(authority: Node, digests: list[str]) -> str | None:
+    """None if ``authority`` serves every microdescriptor of ``digests`` (dir-spec
+    §5.2: ``/tor/micro/d/D1-D2-...``), else what is wrong.  A client that asks
+    before they all are served waits for its retry schedule (C tor: many seconds)."""
+    try:
+        code, body = _fetch(authority.ports["dir"], "/tor/micro/d/" + "-".join(digests))
+    except (OSError, http.client.HTTPException) as exc:
+        return f"microdescriptors: {exc}"
+    count = sum(line.startswith("ntor-onion-key ") for line in body.decode(errors="replace")
+                .splitlines())
+    if code != 200 or count < len(digests):
+        return f"serves {count} of {len(digests)} microdescriptors (HTTP {code})"
+    return None
 
 
 def _b64_id(node: Node) -> str:
@@ -306,7 +330,9 @@ def wait_for_consensus(net: Network, timeout: float = CONSENSUS_TIMEOUT) -> list
 def _describe(s: ConsensusStatus) -> str:
     if s.valid_after is None:
         return f"no consensus ({s.error})"
-    return f"consensus of {s.valid_after} lacks or misflags {', '.join(s.missing)}"
+    if s.missing:
+        return f"consensus of {s.valid_after} lacks or misflags {', '.join(s.missing)}"
+    return f"consensus of {s.valid_after}: {s.error}"
 
 
 def wait_for_bootstrap(net: Network, node: Node, timeout: float = BOOTSTRAP_TIMEOUT) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import logging
 import signal
 import sys
@@ -143,7 +144,7 @@ async def _attempt(config: ClientConfig, stop: asyncio.Event, serving: asyncio.E
 
 async def _client_loop(config: ClientConfig, stop: asyncio.Event,
                        serving: asyncio.Event) -> None:
-    for attempt in range(1 << 30):
+    for attempt in itertools.count():
         if await _attempt(config, stop, serving):
             return
         delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]
@@ -193,6 +194,9 @@ def run(args: argparse.Namespace) -> int:
         return status
     except GotorError as exc:
         log.error("%s", exc)
+        return 1
+    except Exception as exc:  # a bug of ours: one log line, not a traceback
+        log.error("gotor stopped on an internal error: %r", exc, exc_info=exc)
         return 1
     finally:
         for h in handlers:

@@ -117,7 +117,8 @@ def run_status(args: argparse.Namespace) -> int:
             print(f"  {s.name:10} {s.role:9} {s.pid or '-':>7}  {state:8} {ports}")
         for c in consensus:
             verdict = ("lists every relay" if c.ready else
-                       f"lacks {', '.join(c.missing)}" if c.valid_after else f"none ({c.error})")
+                       f"lacks {', '.join(c.missing)}" if c.missing else
+                       str(c.error) if c.valid_after else f"none ({c.error})")
             print(f"  consensus at {c.authority}: {c.valid_after or '-'}: {verdict}")
     return 0 if running == len(nodes) else EXIT_NOT_ALL_RUNNING
 

@@ -28,7 +28,7 @@ from gotor.dir.config import parse_dir_authority
 from gotor.testnet import keys, procs, torrcgen
 from gotor.testnet.content import file_content, write_files
 from gotor.testnet.model import EXTRA_DNS_NAMES, Network, NetworkSpec, Node, Role
-from gotor.testnet.network import _listed, _nodes, add_client
+from gotor.testnet.network import _listed, _md_digests, _nodes, add_client
 from gotor.testnet.services import dns_answer
 
 GOTOR = Path(__file__).resolve().parents[2] / "gotor"
@@ -346,6 +346,7 @@ def test_listed_relays_and_flags_from_a_consensus() -> None:
             "s Fast Running\n")
     assert _listed(text) == {"K9J2kSwbIDtPZB8nfioKvUK4Y+Q": {"Exit", "Fast", "Running", "Valid"},
                              "QaD7rnjAZcZ/mc1HfWEIkEhI/Cc": {"Fast", "Running"}}
+    assert _md_digests(text) == ["oJyE"]
 
 
 # --- the command line ---------------------------------------------------------------------

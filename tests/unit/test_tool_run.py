@@ -103,3 +103,17 @@ def test_a_failing_bootstrap_is_retried_and_a_signal_ends_it_cleanly(tmp_path: P
     assert "[warn] Bootstrap failed:" in text
     assert f"Catching signal {sig.name}, exiting cleanly." in text
     assert "Traceback" not in text
+
+
+def test_an_internal_error_is_one_log_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    async def broken(config: object) -> int:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("gotor.tools.run.serve", broken)
+    torrc = tmp_path / "torrc"
+    torrc.write_text(f"DirAuthority auth0 orport=1 no-v2 v3ident={V3} 127.0.0.1:2 {FP}\n")
+    assert gotor_main(["run", "-f", str(torrc)]) == 1
+    out = capsys.readouterr().out
+    assert "[err] gotor stopped on an internal error: RuntimeError('a bug')" in out
+    assert "Traceback" not in out
