@@ -15,6 +15,7 @@ subprocess per run, all started before any is awaited).
 
 from __future__ import annotations
 
+import contextlib
 import re
 import subprocess
 from collections.abc import Sequence
@@ -89,8 +90,12 @@ def _start(command: list[str], stdin: bytes | None = None) -> subprocess.Popen[b
     if proc.stdin is not None:
         # A blank line: the passphrase of the authority identity key (tor-gencert reads
         # it from fd 0); the key only signs the certificate, here, once.
-        proc.stdin.write(stdin or b"")
-        proc.stdin.close()
+        # If it exits without reading, the pipe breaks; its exit status says why.
+        with contextlib.suppress(BrokenPipeError):
+            proc.stdin.write(stdin or b"")
+            proc.stdin.flush()
+        with contextlib.suppress(BrokenPipeError):
+            proc.stdin.close()
         proc.stdin = None  # so that communicate() does not touch it again
     return proc
 
@@ -122,10 +127,20 @@ def generate_keys(requests: Sequence[KeyRequest], *, tor: str = "tor",
     for req in requests:
         (req.data_dir / "keys").mkdir(parents=True, exist_ok=True)
     # Every run at once; tor-gencert and tor --list-fingerprint write different files.
-    runs = [(_start(_gencert_command(r, tor_gencert), b"\n"), f"tor-gencert for {r.data_dir.name}")
-            for r in requests if r.dir_address is not None]
-    runs += [(_start(_fingerprint_command(r, tor)), f"tor --list-fingerprint for {r.data_dir.name}")
-             for r in requests]
+    commands: list[tuple[list[str], bytes | None, str]] = [
+        (_gencert_command(r, tor_gencert), b"\n", f"tor-gencert for {r.data_dir.name}")
+        for r in requests if r.dir_address is not None]
+    commands += [(_fingerprint_command(r, tor), None,
+                  f"tor --list-fingerprint for {r.data_dir.name}") for r in requests]
+    runs: list[tuple[subprocess.Popen[bytes], str]] = []
+    try:
+        for command, stdin, what in commands:
+            runs.append((_start(command, stdin), what))
+    except TestnetError:
+        for proc, _ in runs:  # a tool is missing: the runs already started are moot
+            proc.kill()
+            proc.communicate()
+        raise
     errors = []
     for proc, what in runs:  # every run is waited for, even after one failed
         try:

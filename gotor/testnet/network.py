@@ -41,6 +41,11 @@ BOOTSTRAP_TIMEOUT = 90.0
 _POLL = 0.5
 _LOG_LINES = 8
 _PROBLEMS = ("[warn]", "[err]", "Traceback", "Error")
+#: Warnings every node of a testing network logs: not worth quoting.
+_BOILERPLATE = ("running Tor as root", "DirAuthority or AlternateDirAuthority",
+                "TestingTorNetwork is set", "SafeLogging", "VotingInterval is very low",
+                "approved-routers", "sr-state", "SR state", "Fixing permissions",
+                "ControlPort is open, but no authentication")
 _NICKNAME = re.compile(r"[A-Za-z0-9]{1,19}")
 
 
@@ -302,11 +307,22 @@ def _check_alive(net: Network, nodes: Iterable[Node]) -> None:
 
 
 def _log_excerpt(net: Network, nodes: Iterable[Node], *, problems_only: bool = True) -> str:
+    """The nodes' last log lines (warnings and errors only, without the ones every
+    testing network logs, if ``problems_only``); a line that tor wrote both on stdout
+    (before its log file opened) and in its log appears once."""
     out = []
     for node in nodes:
-        for path in (net.log(node), net.stdout_log(node)):
-            lines = procs.tail(path, _LOG_LINES, contains=_PROBLEMS if problems_only else ())
-            out += [f"  {node.name}: {line}" for line in lines]
+        seen: set[str] = set()
+        kept = []
+        for path in (net.stdout_log(node), net.log(node)):
+            lines = procs.tail(path, 4 * _LOG_LINES, contains=_PROBLEMS if problems_only else ())
+            for line in lines:
+                text = line.partition(" [")[2] or line
+                if text in seen or (problems_only and any(b in text for b in _BOILERPLATE)):
+                    continue
+                seen.add(text)
+                kept.append(f"  {node.name}: {line}")
+        out += kept[-_LOG_LINES:]
     return "\n".join(out) or "  (nothing logged)"
 
 

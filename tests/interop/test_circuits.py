@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from pathlib import Path
 
@@ -9,14 +10,15 @@ import pytest
 from interop_helpers import check_file, http_body, http_request, run, with_client
 
 from gotor import testnet
-from gotor.circuit import HopSpec, build_circuit
+from gotor.circuit import Circuit, HopSpec, build_circuit
 from gotor.client import TorClient
 from gotor.link import ChannelPool
 from gotor.netdir import Relay
 from gotor.runtime.aio import AsyncioRuntime
 from gotor.runtime.api import ByteStream
 
-FILE = "64KB"
+#: Fetched at once over every circuit: several streams and both windows (SENDMEs) in play.
+FILES = ("1KB", "1MB", "4MB")
 
 
 async def _read_all(stream: ByteStream) -> bytes:
@@ -26,15 +28,24 @@ async def _read_all(stream: ByteStream) -> bytes:
     return b"".join(parts)
 
 
+async def _fetch(circ: Circuit, network: testnet.Network, name: str) -> bytes:
+    host = network.spec.web_hostname  # resolved by the exit
+    stream = await circ.open_stream(host, network.services.ports["http"])
+    stream.write(http_request(host, name))
+    await stream.drain()
+    return http_body(await _read_all(stream))
+
+
 @pytest.mark.parametrize("handshake", ["ntor", "ntor-v3"])
 def test_three_hop_circuits_through_every_exit(network: testnet.Network, tmp_path: Path,
                                                handshake: str) -> None:
-    """One circuit per exit, every hop created with ``handshake`` (CREATE2 to the
-    guard, EXTEND2 to the others); every non-exit relay serves as guard or middle."""
+    """Circuits whose every hop is created with ``handshake`` (CREATE2 to the guard,
+    EXTEND2 to the others), through every exit, with every other relay as guard or
+    middle; each carries concurrent streams, byte-exact."""
     port = network.services.ports["http"]
     v3 = handshake == "ntor-v3"
 
-    async def scenario(client: TorClient) -> list[tuple[list[str], bytes]]:
+    async def scenario(client: TorClient) -> list[tuple[list[str], list[bytes]]]:
         netdir = client.netdir
         assert netdir is not None
         exits = [r for r in netdir.relays if r.allows_port(port)]
@@ -49,10 +60,8 @@ def test_three_hop_circuits_through_every_exit(network: testnet.Network, tmp_pat
                 hops: list[HopSpec] = [replace(r.hop_spec(), ntor_v3=v3) for r in path]
                 assert all(h.uses_ntor_v3 == v3 for h in hops)
                 circ = await build_circuit(rt, pool, hops, netdir.circ_params())
-                stream = await circ.open_stream(network.spec.web_hostname, port)
-                stream.write(http_request(network.spec.web_hostname, FILE))
-                await stream.drain()
-                out.append(([r.nickname for r in path], http_body(await _read_all(stream))))
+                bodies = await asyncio.gather(*(_fetch(circ, network, name) for name in FILES))
+                out.append(([r.nickname for r in path], bodies))
                 circ.close("done")
         finally:
             await pool.aclose("done")
@@ -62,5 +71,6 @@ def test_three_hop_circuits_through_every_exit(network: testnet.Network, tmp_pat
     used = {name for path, _ in results for name in path}
     assert used == {n.name for n in network.relays}
     assert {path[-1] for path, _ in results} == {n.name for n in network.by_role(testnet.Role.EXIT)}
-    for _, body in results:
-        check_file(network, FILE, body)
+    for _, bodies in results:
+        for name, body in zip(FILES, bodies, strict=True):
+            check_file(network, name, body)

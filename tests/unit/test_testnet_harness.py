@@ -251,7 +251,8 @@ def test_the_services_process_serves_http_and_dns(tmp_path: Path) -> None:
             assert s.recv(512).endswith(bytes([127, 0, 0, 1]))
     finally:
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
+        proc.communicate(timeout=10)
+    assert proc.returncode == 0
 
 
 def test_bad_service_arguments() -> None:
