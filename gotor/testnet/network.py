@@ -378,7 +378,7 @@ def start(net: Network, *, tor: str | None = None, consensus_timeout: float = CO
     try:
         for node in [net.services, *net.relays]:
             _spawn(net, node, tor)
-        net.save()
+            net.save()  # every PID on disk at once: whoever cleans up finds them all
         wait_for_consensus(net, consensus_timeout)
         client = net.client
         if client is not None:

@@ -64,9 +64,25 @@ def _stop(root: Path) -> None:
     testnet.stop(net)
 
 
-def _text(output: str | bytes | None) -> str:
-    # TimeoutExpired carries bytes even when the run asked for text
-    return output.decode(errors="replace") if isinstance(output, bytes) else output or ""
+def _run_up(root: Path) -> tuple[int, str]:
+    """``gotor testnet up ROOT``: (exit status, output).  Interrupted or too slow, it
+    gets SIGINT and time to stop what it started (the teardown then checks by PID)."""
+    proc = subprocess.Popen([*gotor_command(), "testnet", "up", str(root)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        output, _ = proc.communicate(timeout=UP_TIMEOUT)
+    except BaseException as exc:
+        proc.send_signal(signal.SIGINT)
+        try:
+            output, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            output, _ = proc.communicate()
+        if isinstance(exc, subprocess.TimeoutExpired):
+            pytest.fail(f"`gotor testnet up` did not finish within {UP_TIMEOUT:.0f} s:\n"
+                        f"{output}", pytrace=False)
+        raise
+    return proc.returncode, output
 
 
 def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -92,15 +108,9 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testnet.Networ
     if previous is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
-        try:
-            up = subprocess.run([*gotor_command(), "testnet", "up", str(root)],
-                                check=False, capture_output=True, text=True, timeout=UP_TIMEOUT)
-        except subprocess.TimeoutExpired as exc:
-            pytest.fail(f"`gotor testnet up` did not finish within {UP_TIMEOUT:.0f} s:\n"
-                        f"{_text(exc.stdout)}{_text(exc.stderr)}", pytrace=False)
-        if up.returncode != 0:
-            pytest.fail(f"`gotor testnet up` failed (exit {up.returncode}):\n"
-                        f"{up.stdout}{up.stderr}", pytrace=False)
+        code, output = _run_up(root)
+        if code != 0:
+            pytest.fail(f"`gotor testnet up` failed (exit {code}):\n{output}", pytrace=False)
         yield testnet.Network.load(root)
     finally:
         subprocess.run([*gotor_command(), "testnet", "down", str(root)], check=False, capture_output=True,
