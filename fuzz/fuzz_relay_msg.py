@@ -16,8 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from gotor.bytesio import Reader, Writer
 from gotor.cells.chan import CELL_BODY_LEN
-from gotor.cells.ext import decode_extension_sequence, encode_extension_sequence
+from gotor.cells.ext import Extension, read_extension_list, write_extension_list
 from gotor.cells.hsmsg import IntroducePayload
 from gotor.cells.linkspec import decode_link_spec_list, encode_link_spec_list
 from gotor.cells.relay import decode_relay_payload, encode_relay_payload
@@ -41,10 +42,23 @@ def _round_trip(decode: Callable[[bytes], T], encode: Callable[[T], bytes], data
     _check(decode(encode(value)) == value, f"{value!r} does not round-trip")
 
 
+def _decode_extensions(data: bytes) -> tuple[Extension, ...]:
+    r = Reader(data, "extension list")
+    exts = read_extension_list(r)
+    r.expect_end()
+    return exts
+
+
+def _encode_extensions(exts: tuple[Extension, ...]) -> bytes:
+    w = Writer()
+    write_extension_list(w, exts)
+    return w.getvalue()
+
+
 def _aux_decoders(data: bytes) -> None:
     _round_trip(IntroducePayload.decode, IntroducePayload.encode, data)
     _round_trip(decode_link_spec_list, encode_link_spec_list, data)
-    _round_trip(decode_extension_sequence, encode_extension_sequence, data)
+    _round_trip(_decode_extensions, _encode_extensions, data)
 
 
 def TestOneInput(data: bytes) -> None:

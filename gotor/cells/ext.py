@@ -1,14 +1,11 @@
 """Extension fields: ``EXT_FIELD_TYPE [1] | EXT_FIELD_LEN [1] | EXT_FIELD`` (rend-spec-v3 §3.1.1).
 
-One codec, two framings:
-
-* counted lists (``N_EXTENSIONS [1]`` first) in ESTABLISH_INTRO,
-  INTRO_ESTABLISHED, INTRODUCE1/2, INTRODUCE_ACK and the decrypted INTRODUCE
-  payload (rend-spec-v3 §3.1.1, §3.1.3, §3.2, §3.3), and in the ntor-v3 client
-  and server messages (C tor's trunnel ``trn_extension``; arti's ``ExtList``);
-* a bare sequence running to the end of the message, as proposal 332 §A.2's
-  text shows the ntor-v3 messages — which neither C tor nor arti accept: real
-  relays destroy a circuit whose client message lacks the count.
+Always as a counted list (``N_EXTENSIONS [1]`` first): in ESTABLISH_INTRO,
+INTRO_ESTABLISHED, INTRODUCE1/2, INTRODUCE_ACK and the decrypted INTRODUCE
+payload (rend-spec-v3 §3.1.1, §3.1.3, §3.2, §3.3), and in the ntor-v3 client
+and server messages (C tor's trunnel ``trn_extension``; arti's ``ExtList``).
+Proposal 332 §A.2's text shows the ntor-v3 messages as a bare sequence with no
+count; neither C tor nor arti accept that: real relays destroy such a circuit.
 
 Unknown types are kept in order and re-encoded unchanged; by default only the
 first occurrence of a type counts (:func:`first_of_type`).
@@ -53,22 +50,6 @@ def write_extension_list(w: Writer, exts: tuple[Extension, ...]) -> None:
     w.u8(len(exts))
     for ext in exts:
         write_extension(w, ext)
-
-
-def decode_extension_sequence(data: bytes) -> tuple[Extension, ...]:
-    """A bare sequence filling ``data`` exactly (ntor-v3 messages, prop 332 §A.2)."""
-    r = Reader(data, "extension sequence")
-    exts = []
-    while r.remaining:
-        exts.append(read_extension(r))
-    return tuple(exts)
-
-
-def encode_extension_sequence(exts: Iterable[Extension]) -> bytes:
-    w = Writer()
-    for ext in exts:
-        write_extension(w, ext)
-    return w.getvalue()
 
 
 def first_of_type(exts: Iterable[Extension], ext_type: int) -> Extension | None:
