@@ -114,6 +114,12 @@ def _serve_dns(sock: socket.socket, names: Mapping[str, str]) -> None:
 # --- HTTP ---------------------------------------------------------------------------
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    # socketserver's default backlog is 5: a burst of exit connections while the
+    # accepting thread waits for the GIL would overflow it (a refused connection).
+    request_queue_size = 128
+
+
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     # One log line per request on stderr (the harness sends it to services.log).
     def log_message(self, format: str, *args: object) -> None:
@@ -143,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     dns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     dns.bind(("127.0.0.1", args.dns_port))
     handler = functools.partial(_QuietHandler, directory=str(args.root))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", args.http_port), handler)
+    httpd = _Server(("127.0.0.1", args.http_port), handler)
     threading.Thread(target=_serve_dns, args=(dns, names), daemon=True).start()
 
     def stop(signum: int, frame: FrameType | None) -> None:

@@ -242,7 +242,7 @@ def _captured_ids() -> list[tuple[str, int]]:
 
 
 @pytest.mark.parametrize(
-    ("vec", "key"), zip(CAPTURED, _captured_ids()), ids=[f"{n}-{i}" for n, i in _captured_ids()]
+    ("vec", "key"), list(zip(CAPTURED, _captured_ids(), strict=True)), ids=[f"{n}-{i}" for n, i in _captured_ids()]
 )
 def test_captured_hs_cells(vec: dict[str, Any], key: tuple[str, int]) -> None:
     body = bytes.fromhex(vec["body"])
