@@ -44,7 +44,6 @@ from pathlib import Path
 
 from stem.control import Controller  # type: ignore[import-untyped]
 
-from gotor import testnet
 from gotor.circuit import build_circuit
 from gotor.client import TorClient
 from gotor.config import ClientConfig
@@ -53,7 +52,8 @@ from gotor.guard import GuardManager
 from gotor.link import ChannelPool
 from gotor.path import choose_exit_path
 from gotor.runtime.aio import AsyncioRuntime
-from gotor.testnet import procs
+from gotor.tools import testnet
+from gotor.tools.testnet import procs
 
 POLL = 0.02
 BOOT_TIMEOUT = 120.0

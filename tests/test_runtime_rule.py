@@ -1,9 +1,10 @@
 """The runtime rule of DESIGN.md: core code reaches the world only through gotor.runtime.
 
-Only the asyncio binding (gotor/runtime/aio.py), the command-line entry points
-(gotor/cli.py, gotor/tools/) and the private-network harness (gotor/testnet/) may touch
-clocks, sockets, threads and OS randomness;
-nothing in gotor/ may import simnet or simpy.
+Only the asyncio binding (gotor/runtime/aio.py) and the command-line tools
+(gotor/cli.py, gotor/tools/ — which includes the private-network harness
+gotor/tools/testnet/, that starts C tor processes and waits on the wall clock)
+may touch clocks, sockets, threads and OS randomness; nothing in gotor/ may
+import simnet or simpy.
 """
 
 from __future__ import annotations
@@ -17,10 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent / "gotor"
 BANNED = {"asyncio", "socket", "ssl", "time", "random", "threading", "secrets",
           "selectors", "multiprocessing", "concurrent"}
 NEVER = {"simnet", "simpy"}
-# gotor/testnet/ is tooling, not client core: it starts C tor processes, serves HTTP and
-# DNS and waits on the wall clock for a real network (issue 5); the client never imports
-# it, so it cannot break the client's determinism.
-WORLD_ALLOWED = ("runtime/aio.py", "cli.py", "tools/", "testnet/")
+WORLD_ALLOWED = ("runtime/aio.py", "cli.py", "tools/")
 
 
 def _violations(path: Path, world_allowed: bool) -> list[str]:
@@ -43,9 +41,9 @@ def _violations(path: Path, world_allowed: bool) -> list[str]:
             if dotted in ("os.urandom", "os.getrandom", "datetime.now", "datetime.utcnow",
                           "datetime.datetime.now", "datetime.datetime.utcnow", "date.today"):
                 found.append(f"{path}:{node.lineno}: uses {dotted}")
-        if isinstance(node, ast.ImportFrom) and node.module == "os":
-            if any(a.name in ("urandom", "getrandom") for a in node.names):
-                found.append(f"{path}:{node.lineno}: imports os.urandom")
+        if (isinstance(node, ast.ImportFrom) and node.module == "os"
+                and any(a.name in ("urandom", "getrandom") for a in node.names)):
+            found.append(f"{path}:{node.lineno}: imports os.urandom")
     return found
 
 

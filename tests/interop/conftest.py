@@ -32,8 +32,8 @@ from types import FrameType
 import pytest
 from interop_helpers import gotor_command
 
-from gotor import testnet
-from gotor.testnet.network import tor_binary
+from gotor.tools import testnet
+from gotor.tools.testnet.network import tor_binary
 
 HERE = Path(__file__).resolve().parent
 #: `gotor testnet up` must have the network up (consensus + C tor client) within this.

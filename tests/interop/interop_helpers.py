@@ -12,12 +12,12 @@ from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
-from gotor import testnet
 from gotor.client import TorClient
 from gotor.config import ClientConfig
 from gotor.dir import BootstrapEvent
 from gotor.dir.config import DirConfig
 from gotor.runtime.aio import AsyncioRuntime
+from gotor.tools import testnet
 
 T = TypeVar("T")
 

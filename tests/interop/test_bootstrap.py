@@ -8,12 +8,12 @@ from pathlib import Path
 
 from interop_helpers import gotor_command, run, with_client
 
-from gotor import testnet
 from gotor.client import TorClient
 from gotor.dir import BootstrapEvent
 from gotor.dir.cache import CERTS_FILE, CONSENSUS_FILE
 from gotor.netdir import NetDir
-from gotor.testnet import Role
+from gotor.tools import testnet
+from gotor.tools.testnet import Role
 
 
 def test_gotor_bootstraps_from_the_private_authorities(network: testnet.Network,

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from interop_helpers import check_file, http_body, http_request, run, with_client
 
-from gotor import testnet
 from gotor.circuit import Circuit, HopSpec, build_circuit
 from gotor.client import TorClient
 from gotor.link import ChannelPool
 from gotor.netdir import Relay
 from gotor.runtime.aio import AsyncioRuntime
 from gotor.runtime.api import ByteStream
+from gotor.tools import testnet
 
 #: Fetched at once over every circuit: several streams and both windows (SENDMEs) in play.
 FILES = ("1KB", "1MB", "4MB")

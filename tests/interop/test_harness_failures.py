@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from gotor import testnet
-from gotor.testnet import NetworkSpec
+from gotor.tools import testnet
+from gotor.tools.testnet import NetworkSpec
 
 SMALL = NetworkSpec(authorities=1, relays=0, exits=1, client=False, files={"1KB": 1024})
 

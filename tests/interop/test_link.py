@@ -7,10 +7,10 @@ import base64
 import pytest
 from interop_helpers import run
 
-from gotor import testnet
 from gotor.errors import ChannelError
 from gotor.link import Channel, ChanTarget
 from gotor.runtime.aio import AsyncioRuntime
+from gotor.tools import testnet
 
 
 def _target(node: testnet.Node, *, rsa_of: testnet.Node | None = None) -> ChanTarget:

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from interop_helpers import gotor_command
 
-from gotor import testnet
+from gotor.tools import testnet
 
 BOOTSTRAP_TIMEOUT = 90.0
 FILE = "4MB"

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from interop_helpers import check_file, http_body, http_request, run, with_client
 
-from gotor import testnet
 from gotor.client import ClientStream, TorClient
 from gotor.errors import StreamError
+from gotor.tools import testnet
 
 BIG = "50MB"  # far more than the windows let through while nobody reads
 RESTART_TIMEOUT = 30.0

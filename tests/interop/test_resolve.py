@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from interop_helpers import run, with_client
 
-from gotor import testnet
 from gotor.client import TorClient
 from gotor.errors import StreamError
+from gotor.tools import testnet
 
 
 def test_resolve_through_an_exit(network: testnet.Network, tmp_path: Path) -> None:

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from interop_helpers import check_file, run, socks5, socks_fetch, with_client
 
-from gotor import testnet
 from gotor.cells.relaymsg import EndReason
 from gotor.client import TorClient
 from gotor.errors import StreamError
+from gotor.tools import testnet
 
 SIZES = ("1KB", "64KB", "512KB", "1MB", "4MB", "10MB")
 N_STREAMS = 20

@@ -1,4 +1,4 @@
-"""The private-network harness (gotor/testnet) without a network: torrc files, the
+"""The private-network harness (gotor/tools/testnet) without a network: torrc files, the
 network description, the web and DNS services, processes by PID, key files, the CLI.
 
 The harness against real C tor is exercised by tests/interop (every test there
@@ -22,14 +22,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gotor import testnet
 from gotor.cli import main as gotor_main
 from gotor.dir.config import parse_dir_authority
-from gotor.testnet import keys, procs, torrcgen
-from gotor.testnet.content import file_content, write_files
-from gotor.testnet.model import EXTRA_DNS_NAMES, Network, NetworkSpec, Node, Role
-from gotor.testnet.network import _listed, _md_digests, _nodes, add_client
-from gotor.testnet.services import dns_answer
+from gotor.tools import testnet
+from gotor.tools.testnet import keys, procs, torrcgen
+from gotor.tools.testnet.content import file_content, write_files
+from gotor.tools.testnet.model import EXTRA_DNS_NAMES, Network, NetworkSpec, Node, Role
+from gotor.tools.testnet.network import _listed, _md_digests, _nodes, add_client
+from gotor.tools.testnet.services import dns_answer
 
 GOTOR = Path(__file__).resolve().parents[2] / "gotor"
 
@@ -235,7 +235,7 @@ def _free(kind: int) -> int:
 def test_the_services_process_serves_http_and_dns(tmp_path: Path) -> None:
     write_files(tmp_path / "www", {"64KB": 64 << 10})
     http_port, dns_port = _free(socket.SOCK_STREAM), _free(socket.SOCK_DGRAM)
-    proc = subprocess.Popen([sys.executable, "-m", "gotor.testnet.services", "--root",
+    proc = subprocess.Popen([sys.executable, "-m", "gotor.tools.testnet.services", "--root",
                              str(tmp_path / "www"), "--http-port", str(http_port), "--dns-port",
                              str(dns_port), "--name", "web.gotor.test=127.0.0.1"],
                             stderr=subprocess.PIPE, text=True)
@@ -256,7 +256,7 @@ def test_the_services_process_serves_http_and_dns(tmp_path: Path) -> None:
 
 
 def test_bad_service_arguments() -> None:
-    done = subprocess.run([sys.executable, "-m", "gotor.testnet.services", "--root", ".",
+    done = subprocess.run([sys.executable, "-m", "gotor.tools.testnet.services", "--root", ".",
                            "--http-port", "1", "--dns-port", "1", "--name", "web=not-an-ip"],
                           check=False, capture_output=True, text=True, timeout=30)
     assert done.returncode == 2 and "not an IP address" in done.stderr
@@ -382,13 +382,13 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
 def test_the_client_never_imports_the_harness() -> None:
     for path in sorted(GOTOR.rglob("*.py")):
         rel = path.relative_to(GOTOR).as_posix()
-        if rel.startswith(("testnet/", "tools/")):
+        if rel.startswith("tools/"):
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module:
-                assert not node.module.startswith("gotor.testnet"), rel
+                assert not node.module.startswith("gotor.tools.testnet"), rel
             if isinstance(node, ast.Import):
-                assert not any(a.name.startswith("gotor.testnet") for a in node.names), rel
+                assert not any(a.name.startswith("gotor.tools.testnet") for a in node.names), rel
 
 
 def test_node_json_keeps_roles(tmp_path: Path) -> None:

@@ -26,10 +26,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from gotor.testnet import keys, procs, torrcgen
-from gotor.testnet.content import write_files
-from gotor.testnet.errors import TestnetError
-from gotor.testnet.model import RELAY_ROLES, Network, NetworkSpec, Node, Role
+from gotor.tools.testnet import keys, procs, torrcgen
+from gotor.tools.testnet.content import write_files
+from gotor.tools.testnet.errors import TestnetError
+from gotor.tools.testnet.model import RELAY_ROLES, Network, NetworkSpec, Node, Role
 
 __all__ = ["NodeStatus", "add_client", "consensus_status", "create", "start", "start_node",
            "status", "stop", "stop_node", "tor_binary", "up", "wait_for_bootstrap",
@@ -138,13 +138,13 @@ def _write_files(net: Network) -> None:
 
 
 def _marker(net: Network, node: Node) -> str:
-    """What the node's command line contains (see gotor.testnet.procs)."""
+    """What the node's command line contains (see gotor.tools.testnet.procs)."""
     return str(net.www) if node.role is Role.SERVICES else str(net.torrc(node))
 
 
 def _command(net: Network, node: Node, tor: str) -> list[str]:
     if node.role is Role.SERVICES:
-        return [sys.executable, "-m", "gotor.testnet.services", "--root", str(net.www),
+        return [sys.executable, "-m", "gotor.tools.testnet.services", "--root", str(net.www),
                 "--http-port", str(node.ports["http"]), "--dns-port", str(node.ports["dns"]),
                 *(f"--name={name}={address}" for name, address in net.dns_names().items())]
     return [tor, "-f", str(net.torrc(node)), "--ignore-missing-torrc"]

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from gotor.testnet.errors import TestnetError
+from gotor.tools.testnet.errors import TestnetError
 
 __all__ = ["AuthorityKeys", "RelayKeys", "generate_keys"]
 

@@ -6,21 +6,21 @@
     print(net.dir_authority_lines())       # point any client at it
     testnet.stop(net)
 
-The parts: :mod:`~gotor.testnet.model` (nodes and ``network.json``),
-:mod:`~gotor.testnet.keys` (tor-gencert, tor --list-fingerprint),
-:mod:`~gotor.testnet.torrcgen` (torrc files), :mod:`~gotor.testnet.content`
-(test files), :mod:`~gotor.testnet.services` (the web and DNS server process), :mod:`~gotor.testnet.procs` (processes by PID) and
-:mod:`~gotor.testnet.network` (start, wait, stop).
+The parts: :mod:`~gotor.tools.testnet.model` (nodes and ``network.json``),
+:mod:`~gotor.tools.testnet.keys` (tor-gencert, tor --list-fingerprint),
+:mod:`~gotor.tools.testnet.torrcgen` (torrc files), :mod:`~gotor.tools.testnet.content`
+(test files), :mod:`~gotor.tools.testnet.services` (the web and DNS server process), :mod:`~gotor.tools.testnet.procs` (processes by PID) and
+:mod:`~gotor.tools.testnet.network` (start, wait, stop).
 
 This package is tooling around gotor, not part of the client: it uses
 subprocess, sockets and the wall clock directly, and nothing in the client
 imports it.
 """
 
-from gotor.testnet.content import WebFile, file_content
-from gotor.testnet.errors import TestnetError
-from gotor.testnet.model import Network, NetworkSpec, Node, Role
-from gotor.testnet.network import (
+from gotor.tools.testnet.content import WebFile, file_content
+from gotor.tools.testnet.errors import TestnetError
+from gotor.tools.testnet.model import Network, NetworkSpec, Node, Role
+from gotor.tools.testnet.network import (
     NodeStatus,
     add_client,
     create,

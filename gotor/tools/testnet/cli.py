@@ -11,7 +11,7 @@ torrc for ``gotor run -f``, the C tor client's SOCKS port and the test files'
 URLs.  The processes keep running after the command exits; ``down`` stops
 them by PID.  ``status`` lists every node and whether its process runs (exit
 0 when all run, 3 otherwise).  If ``up`` fails or is interrupted, it stops
-everything it started.  The harness is :mod:`gotor.testnet`.
+everything it started.  The harness is :mod:`gotor.tools.testnet`.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from gotor import testnet
-from gotor.testnet.network import BOOTSTRAP_TIMEOUT, CONSENSUS_TIMEOUT, consensus_status
+from gotor.tools import testnet
+from gotor.tools.testnet.network import BOOTSTRAP_TIMEOUT, CONSENSUS_TIMEOUT, consensus_status
 
 __all__ = ["register", "sample_torrc"]
 

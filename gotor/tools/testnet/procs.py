@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from gotor.testnet.errors import TestnetError
+from gotor.tools.testnet.errors import TestnetError
 
 __all__ = ["is_running", "spawn", "stop", "tail"]
 

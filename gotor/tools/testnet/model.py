@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gotor.testnet.content import DEFAULT_FILES, WebFile
-from gotor.testnet.errors import TestnetError
+from gotor.tools.testnet.content import DEFAULT_FILES, WebFile
+from gotor.tools.testnet.errors import TestnetError
 
 __all__ = ["FORMAT", "Network", "NetworkSpec", "Node", "Role"]
 
@@ -32,7 +32,7 @@ class Role(enum.StrEnum):
     RELAY = "relay"  # a middle relay: ExitRelay 0
     EXIT = "exit"
     CLIENT = "client"  # C tor as a client, with SocksPort and ControlPort
-    SERVICES = "services"  # the web and DNS servers (gotor.testnet.services)
+    SERVICES = "services"  # the web and DNS servers (gotor.tools.testnet.services)
 
 
 #: The roles that run tor as a relay (they have an ORPort and a fingerprint).

@@ -1,9 +1,9 @@
 """The private network's own services: a web server with test files and a DNS server.
 
-Run as a process of its own by the harness (``python -m gotor.testnet.services``):
+Run as a process of its own by the harness (``python -m gotor.tools.testnet.services``):
 
 * **HTTP** on ``127.0.0.1:<http-port>``: the files of ``--root`` (the test
-  files of :mod:`gotor.testnet.content`), HTTP/1.0 as ``http.server``.
+  files of :mod:`gotor.tools.testnet.content`), HTTP/1.0 as ``http.server``.
 * **DNS** on ``127.0.0.1:<dns-port>`` (UDP): A and PTR answers for the names of
   ``--name NAME=ADDRESS``, NXDOMAIN for every other name (RFC 1035 §4.1).  The
   exits' ``ServerDNSResolvConfFile`` names this server (``nameserver

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from gotor.testnet.model import Network, Node, Role
+from gotor.tools.testnet.model import Network, Node, Role
 
 __all__ = ["bandwidth_file", "resolv_conf", "torrc"]
 
