@@ -43,6 +43,7 @@ _TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _PATH = re.compile(r"/[\x21-\x7e]*")
 _NO_BODY = frozenset({204, 304})
+_DIGITS = re.compile(r"[0-9]{1,15}")
 
 
 def format_request(path: str, *, host: str | None = None,
@@ -191,7 +192,8 @@ class ResponseParser:
         if len(values) > 1:
             raise ProtocolError("conflicting Content-Length headers")
         (text,) = values
-        if not text.isdigit() or len(text) > 15:
+        # ASCII digits only: str.isdigit() also takes "¹" (latin-1 0xB9), which int() refuses.
+        if _DIGITS.fullmatch(text) is None:
             raise ProtocolError(f"bad Content-Length {text[:20]!r}")
         length = int(text)
         if length > self.max_body:

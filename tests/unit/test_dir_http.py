@@ -129,6 +129,9 @@ def test_truncation_at_every_offset_is_an_error() -> None:
         (b"HTTP/1.0 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", "conflicting"),
         (b"HTTP/1.0 200 OK\r\nContent-Length: -1\r\n\r\n", "Content-Length"),
         (b"HTTP/1.0 200 OK\r\nContent-Length: 0x10\r\n\r\n", "Content-Length"),
+        # latin-1 superscript digits pass str.isdigit() but not int() (a fuzzer's find)
+        (b"HTTP/1.0 200 OK\r\nContent-Length: 57\xb9\r\n\r\n", "Content-Length"),
+        (b"HTTP/1.0 200 OK\r\nContent-Length: \xb2\r\n\r\n", "Content-Length"),
         (b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nabc", "after the end"),
         (b"HTTP/1.0 200 OK\r\nContent-Length: 999999999\r\n\r\n", "exceeds"),
     ],
