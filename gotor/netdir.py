@@ -96,24 +96,17 @@ class Lifetime:
 # --- parameters --------------------------------------------------------------
 
 
-def _param(c: Consensus, name: str, default: int, lo: int, hi: int) -> int:
-    return c.param(name, default, lo, hi)
-
-
 @dataclass(frozen=True)
 class NetParams:
     """Consensus parameters with param-spec defaults and clamps.
 
-    Only the parameters this part of the client reads; others are read with
-    :meth:`NetDir.param` by the modules that need them.  Day counts are
-    converted to seconds.
+    Only the parameters of path and guard selection; the circuit parameters
+    are :meth:`NetDir.circ_params`, others are read with :meth:`NetDir.param`
+    by the modules that need them.  Day counts are converted to seconds.
     """
 
     bwweightscale: int = 10000
     min_paths_for_circs_pct: int = 60
-    circwindow: int = 1000
-    sendme_emit_min_version: int = 0
-    sendme_accept_min_version: int = 0
     guard_lifetime: int = 120 * 86400
     guard_confirmed_min_lifetime: int = 60 * 86400
     guard_internet_likely_down_interval: int = 600
@@ -129,41 +122,27 @@ class NetParams:
 
     @classmethod
     def from_consensus(cls, c: Consensus) -> NetParams:
-        day = 86400
+        day, p = 86400, c.param
         return cls(
-            bwweightscale=_param(c, "bwweightscale", 10000, 1, INT32_MAX),
-            min_paths_for_circs_pct=_param(c, "min_paths_for_circs_pct", 60, 25, 95),
-            circwindow=_param(c, "circwindow", 1000, 100, 1000),
-            sendme_emit_min_version=_param(c, "sendme_emit_min_version", 0, 0, 255),
-            sendme_accept_min_version=_param(c, "sendme_accept_min_version", 0, 0, 255),
-            guard_lifetime=_param(c, "guard-lifetime-days", 120, 1, 3650) * day,
-            guard_confirmed_min_lifetime=day
-            * _param(c, "guard-confirmed-min-lifetime-days", 60, 1, 3650),
-            guard_internet_likely_down_interval=_param(
-                c, "guard-internet-likely-down-interval", 600, 1, INT32_MAX
-            ),
-            guard_max_sample_size=_param(c, "guard-max-sample-size", 60, 1, INT32_MAX),
-            guard_max_sample_threshold_pct=_param(
-                c, "guard-max-sample-threshold-percent", 20, 1, 100
-            ),
-            guard_min_filtered_sample_size=_param(
-                c, "guard-min-filtered-sample-size", 20, 1, INT32_MAX
-            ),
-            guard_n_primary_guards=_param(c, "guard-n-primary-guards", 3, 1, INT32_MAX),
-            guard_n_primary_guards_to_use=_param(
-                c, "guard-n-primary-guards-to-use", 1, 1, INT32_MAX
-            ),
-            guard_n_primary_dir_guards_to_use=_param(
-                c, "guard-n-primary-dir-guards-to-use", 3, 1, INT32_MAX
-            ),
-            guard_nonprimary_connect_timeout=_param(
-                c, "guard-nonprimary-guard-connect-timeout", 15, 1, INT32_MAX
-            ),
-            guard_nonprimary_idle_timeout=_param(
-                c, "guard-nonprimary-guard-idle-timeout", 600, 1, INT32_MAX
-            ),
-            guard_remove_unlisted_after=day
-            * _param(c, "guard-remove-unlisted-guards-after-days", 20, 1, 3650),
+            bwweightscale=p("bwweightscale", 10000, 1, INT32_MAX),
+            min_paths_for_circs_pct=p("min_paths_for_circs_pct", 60, 25, 95),
+            guard_lifetime=p("guard-lifetime-days", 120, 1, 3650) * day,
+            guard_confirmed_min_lifetime=p("guard-confirmed-min-lifetime-days", 60, 1, 3650) * day,
+            guard_internet_likely_down_interval=p(
+                "guard-internet-likely-down-interval", 600, 1, INT32_MAX),
+            guard_max_sample_size=p("guard-max-sample-size", 60, 1, INT32_MAX),
+            guard_max_sample_threshold_pct=p("guard-max-sample-threshold-percent", 20, 1, 100),
+            guard_min_filtered_sample_size=p("guard-min-filtered-sample-size", 20, 1, INT32_MAX),
+            guard_n_primary_guards=p("guard-n-primary-guards", 3, 1, INT32_MAX),
+            guard_n_primary_guards_to_use=p("guard-n-primary-guards-to-use", 1, 1, INT32_MAX),
+            guard_n_primary_dir_guards_to_use=p(
+                "guard-n-primary-dir-guards-to-use", 3, 1, INT32_MAX),
+            guard_nonprimary_connect_timeout=p(
+                "guard-nonprimary-guard-connect-timeout", 15, 1, INT32_MAX),
+            guard_nonprimary_idle_timeout=p(
+                "guard-nonprimary-guard-idle-timeout", 600, 1, INT32_MAX),
+            guard_remove_unlisted_after=p(
+                "guard-remove-unlisted-guards-after-days", 20, 1, 3650) * day,
         )
 
 

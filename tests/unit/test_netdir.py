@@ -155,7 +155,7 @@ def test_params_defaults_and_clamps() -> None:
         },
     )
     p = nd.params
-    assert p.min_paths_for_circs_pct == 95 and p.circwindow == 100
+    assert p.min_paths_for_circs_pct == 95 and nd.circ_params().circwindow == 100
     assert p.guard_lifetime == 2 * 86400 and p.guard_n_primary_guards == 1
     assert p.bwweightscale == 100
     assert p.guard_remove_unlisted_after == 20 * 86400 and p.guard_max_sample_size == 60
