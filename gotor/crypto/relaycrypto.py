@@ -88,16 +88,18 @@ def _seal(running: _Digest, payload: bytes) -> tuple[bytes, bytes]:
     return bytes(cell), full
 
 
-def _recognize(running: _Digest, plain: bytes) -> _Digest | None:
-    """The updated copy of ``running`` if ``plain`` is recognized at this hop, else None."""
+def _recognize(running: _Digest, plain: bytes) -> tuple[_Digest, bytes] | None:
+    """If ``plain`` is recognized at this hop: the updated copy of ``running`` and its
+    full 20-byte digest (for SENDME v1); else None."""
     if plain[1] or plain[2]:
         return None
     candidate = running.copy()
     candidate.update(plain[:5])
     candidate.update(_ZERO4)
     candidate.update(plain[9:])
-    if constant_time_eq(candidate.digest()[:4], plain[DIGEST]):
-        return candidate
+    full: bytes = candidate.digest()
+    if constant_time_eq(full[:4], plain[DIGEST]):
+        return candidate, full
     return None
 
 
@@ -159,10 +161,9 @@ class ClientCircuitCrypto:
         plain = cell
         for i, decrypt in enumerate(self._bwd):
             plain = decrypt(plain)
-            updated = _recognize(digests[i], plain)
-            if updated is not None:
-                digests[i] = updated
-                self._last_received[i] = updated.digest()
+            recognized = _recognize(digests[i], plain)
+            if recognized is not None:
+                digests[i], self._last_received[i] = recognized
                 return i, plain
         raise ProtocolError("relay cell not recognized by any hop of the circuit")
 
@@ -201,11 +202,10 @@ class RelayHopCrypto:
         """
         _check_inbound_len(cell)
         plain = self._fwd(cell)
-        updated = _recognize(self._fwd_digest, plain)
-        if updated is None:
+        recognized = _recognize(self._fwd_digest, plain)
+        if recognized is None:
             return plain, False
-        self._fwd_digest = updated
-        self.last_digest_received = updated.digest()
+        self._fwd_digest, self.last_digest_received = recognized
         return plain, True
 
     def encrypt_backward_originate(self, payload: bytes) -> bytes:
