@@ -59,13 +59,17 @@ def guarded(module: ModuleType):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     epilog="Flags after -- go to libFuzzer as they are.")
     parser.add_argument("target", nargs="?")
     parser.add_argument("--list", action="store_true", help="list the targets")
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--runs", type=int, default=-1, help="stop after N inputs")
-    parser.add_argument("extra", nargs="*", help="further libFuzzer flags")
-    args = parser.parse_args(argv)
+    # Split at "--" here: an argparse positional for the flags is consumed (empty) together
+    # with TARGET, so "TARGET --seconds 2 -- FLAGS" would be refused.
+    argv = sys.argv[1:] if argv is None else list(argv)
+    cut = argv.index("--") if "--" in argv else len(argv)
+    args, extra = parser.parse_args(argv[:cut]), argv[cut + 1 :]
     if args.list or not args.target:
         print("\n".join(targets()))
         return 0
@@ -78,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     for i, data in enumerate(seeds(args.target, module)):
         (scratch / f"seed-{i:04d}").write_bytes(data)
     flags = [sys.argv[0], str(scratch), f"-max_total_time={args.seconds}", f"-runs={args.runs}",
-             "-rss_limit_mb=2048", "-timeout=10", *args.extra]
+             "-rss_limit_mb=2048", "-timeout=10", *extra]
     dict_path = HERE / "dicts" / f"{args.target}.dict"
     if dict_path.exists():
         flags.append(f"-dict={dict_path}")

@@ -186,7 +186,7 @@ def test_harness_in_process(target: str) -> None:
 
 @pytest.mark.skipif(not HAS_ATHERIS, reason="atheris is not installable on this platform")
 @pytest.mark.parametrize("target", TARGETS)
-def test_harness_under_atheris(target: str) -> None:
+def test_harness_under_atheris(target: str, tmp_path: Path) -> None:
     env = dict(
         os.environ,
         PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
@@ -200,6 +200,9 @@ def test_harness_under_atheris(target: str) -> None:
             str(ATHERIS_SECONDS),
             "--runs",
             str(ATHERIS_MAX_RUNS),
+            "--",
+            # A finding's input goes here, not into the checkout (libFuzzer's default: ./).
+            f"-artifact_prefix={tmp_path}{os.sep}",
         ],
         cwd=ROOT,
         env=env,
