@@ -150,6 +150,14 @@ def _socks4_reply(granted: bool, addr: bytes = bytes(4), port: int = 0) -> bytes
     return bytes([0, _SOCKS4_GRANTED if granted else _SOCKS4_REJECTED]) + port.to_bytes(2, "big") + addr
 
 
+def _ip_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """An address our caller gives for a reply; anything else is API misuse."""
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        raise LocalError(f"{text[:60]!r} is not an IP address") from None
+
+
 def _hostname(raw: bytes, fail: Callable[[str], SocksError]) -> str:
     """A hostname as the application sent it: printable ASCII, 1-255 bytes."""
     if not raw or any(b <= 0x20 or b >= 0x7F for b in raw):
@@ -353,7 +361,7 @@ class SocksServerMachine:
 
     def reply_connected(self, bound: tuple[str, int] = ("0.0.0.0", 0)) -> bytes:
         """CONNECT succeeded (Tor reports 0.0.0.0:0 as the bound address)."""
-        ip = ipaddress.ip_address(bound[0])  # ValueError before any state change
+        ip = _ip_address(bound[0])  # LocalError before any state change
         req = self._replying(True, SocksCommand.CONNECT)
         if req.version == 4:
             return _socks4_reply(True, ip.packed if ip.version == 4 else bytes(4), bound[1])
@@ -362,7 +370,7 @@ class SocksServerMachine:
 
     def reply_resolved(self, address: str) -> bytes:
         """RESOLVE succeeded with ``address`` (socks-extensions §2)."""
-        ip = ipaddress.ip_address(address)  # ValueError before any state change
+        ip = _ip_address(address)  # LocalError before any state change
         req = self._replying(True, SocksCommand.RESOLVE)
         if req.version == 4:
             if ip.version != 4:

@@ -129,9 +129,8 @@ class SocksServer:
                 reply = machine.reply_resolved(answer)
             else:
                 reply = machine.reply_resolved_ptr(answer)
-        except (GotorError, ValueError) as exc:  # ValueError: the resolver's answer is no IP
-            code = reply_code_for(exc) if isinstance(exc, GotorError) else Reply.GENERAL_FAILURE
-            reply = machine.reply_error(code)
+        except GotorError as exc:  # LocalError from reply_resolved: the answer is no IP
+            reply = machine.reply_error(reply_code_for(exc))
         await _send_and_close(self._rt, client, reply)
 
 

@@ -240,6 +240,15 @@ def test_reply_misuse_is_a_local_error() -> None:
     r.receive(RESOLVE)
     with pytest.raises(LocalError):
         r.reply_connected()
+    with pytest.raises(LocalError, match="not an IP address"):
+        r.reply_resolved("ptr.example")  # a resolver's answer that is no address
+    c = SocksServerMachine()
+    c.receive(CONNECT_HOST)
+    with pytest.raises(LocalError, match="not an IP address"):
+        c.reply_connected(("nowhere", 0))
+    # Neither changed the state: the request can still be answered.
+    assert r.reply_error(Reply.GENERAL_FAILURE) == b"\x05\x01\x00\x01" + bytes(6)
+    assert c.reply_connected() == b"\x05\x00\x00\x01" + bytes(6)
 
 
 @pytest.mark.parametrize(
