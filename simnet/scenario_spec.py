@@ -80,13 +80,15 @@ def integer(lo: int | None = None, hi: int | None = None) -> Conv:
 
 
 def number(lo: float | None = None, hi: float | None = None, *, above: bool = False) -> Conv:
-    """A float or int; ``above`` makes ``lo`` exclusive."""
+    """A finite float or int; ``above`` makes ``lo`` exclusive."""
     def conv(value: Any, where: str) -> float:
         if type(value) not in (int, float):
             raise _fail(where, "a number", value)
         v = float(value)
+        if not math.isfinite(v):   # TOML has inf and nan; no setting means them
+            raise _fail(where, "a finite number", value)
         bad_lo = lo is not None and (v <= lo if above else v < lo)
-        if math.isnan(v) or bad_lo or (hi is not None and v > hi):
+        if bad_lo or (hi is not None and v > hi):
             raise ScenarioError(f"{where}: {value} is out of range "
                                 f"({_span(lo, hi, above=above)})")
         return v

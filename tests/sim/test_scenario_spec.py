@@ -8,6 +8,7 @@ nothing else.
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -95,6 +96,9 @@ BAD = [
     ("[traffic]\nisolation = 'circuit'", "expected one of none, agent, fetch"),
     ("[traffic]\ntimeout = 0", "[traffic].timeout: 0 is out of range (must be > 0)"),
     ("[traffic]\nuploads = 1.5", "[traffic].uploads: 1.5 is out of range"),
+    ("[run]\nmax_virtual_time = inf", "[run].max_virtual_time: expected a finite number"),
+    ("[client]\nlatency = nan", "[client].latency: expected a finite number"),
+    ("[traffic]\nstart = [0, inf]", "[traffic].start: expected a finite number"),
     ("traffic = 3", "[traffic]: expected a table, got an integer"),
     ("faults = 3", "faults: expected an array of tables"),
     ("[[faults]]\nkind = 'crash'\ntarget = 'exit'", "[[faults]] #1: missing key 'at'"),
@@ -106,6 +110,9 @@ BAD = [
     ("[[faults]]\nat = 1\nkind = 'crash'\ntarget = 'client'", "the client cannot crash"),
     ("[[faults]]\nat = 1\nkind = 'crash'\ntarget = 'exit'\nwhen = 3", "unknown key 'when'"),
     ("[[faults]]\nat = -1\nkind = 'crash'\ntarget = 'exit'", "#1.at: -1 is out of range"),
+    ("[[faults]]\nat = inf\nkind = 'crash'\ntarget = 'exit'", "#1.at: expected a finite"),
+    ("[[faults]]\nat = 1\nkind = 'latency'\ntarget = 'exit'\nextra = -inf",
+     "#1.extra: expected a finite number"),
     ("[[faults]]\nat = 1\nkind = 'crash'\ntarget = 7", "#1.target: expected a host name, a pool, or an array"),
     ("[topology\nrelays = 3", "invalid TOML"),
     ('name = 5', "name: expected a string"),
@@ -159,6 +166,7 @@ _FAULT_KEYS = sorted({"at", "after", "kind", "target", "count", "other", *(
     k for keys in FAULT_KEYS.values() for k in keys)})
 _SCALARS = st.one_of(
     st.integers(-5, 5000), st.floats(-10, 1e9, allow_nan=False), st.booleans(),
+    st.sampled_from([math.inf, -math.inf, math.nan]),
     st.sampled_from(["exit", "relay003", "1 KiB", "none", "crash", "loss", "bootstrap", "",
                      "x" * 300, "9 MB", "client"]))
 _VALUES = st.one_of(_SCALARS, st.lists(_SCALARS, max_size=3))
@@ -195,3 +203,6 @@ def test_arbitrary_tables_parse_or_raise_scenario_error(text: str) -> None:
         assert str(exc).startswith("h.toml") and "\n" not in str(exc)
         return
     assert sc.traffic.agents >= 1 and all(0 <= s <= 1 << 30 for s in sc.traffic.sizes)
+    numbers = [sc.run.max_virtual_time, sc.client.latency, *sc.traffic.start,
+               *(f.at for f in sc.faults), *(f.duration for f in sc.faults if f.duration)]
+    assert all(math.isfinite(n) for n in numbers)
