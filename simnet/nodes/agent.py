@@ -200,7 +200,7 @@ def parse_response_head(head: bytes) -> tuple[int, dict[str, str]]:
     try:
         lines = head.decode("iso-8859-1").split("\r\n")
         proto, code, *_reason = lines[0].split(" ", 2)
-        if not proto.startswith("HTTP/1.") or len(code) != 3 or not code.isdigit():
+        if not proto.startswith("HTTP/1.") or len(code) != 3 or not _ascii_digits(code):
             raise ValueError
         headers = {}
         for line in lines[1:]:
@@ -211,9 +211,14 @@ def parse_response_head(head: bytes) -> tuple[int, dict[str, str]]:
     return int(code), headers
 
 
+def _ascii_digits(text: str) -> bool:
+    # str.isdigit() alone also takes "¹" (latin-1 0xB9) and other digits int() refuses.
+    return text.isascii() and text.isdigit()
+
+
 def content_length(headers: dict[str, str]) -> int:
     value = headers.get("content-length", "")
-    if not value.isdigit() or len(value) > 15:
+    if not _ascii_digits(value) or len(value) > 15:
         raise ProtocolError(f"bad or missing Content-Length {value[:20]!r}")
     return int(value)
 
@@ -352,7 +357,7 @@ async def _check_receipt(reader: _Buffered, status: int, headers: dict[str, str]
     words = body.split()
     if status == 422 and words[:1] == ["mismatch"]:
         # The server saw different bytes from the ones we sent: corruption on the way.
-        progress.corrupt_at = int(words[1]) if len(words) > 1 and words[1].isdigit() else 0
+        progress.corrupt_at = int(words[1]) if len(words) > 1 and _ascii_digits(words[1]) else 0
         raise AgentError("upload arrived corrupted")
     if status != 200:
         raise AgentError(f"HTTP status {status}")

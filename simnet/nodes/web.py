@@ -123,6 +123,7 @@ class WebServer:
 
 
 def _size(text: str) -> int:
-    if not text.isdigit() or len(text) > 12 or int(text) > MAX_BYTES:
+    # isascii(): the path is percent-decoded, and str.isdigit() takes "¹", which int() refuses.
+    if not (text.isascii() and text.isdigit()) or len(text) > 12 or int(text) > MAX_BYTES:
         raise ProtocolError(f"bad size {text[:20]!r}")
     return int(text)

@@ -28,6 +28,7 @@ from gotor.socks.server import SocksServer
 from simnet.nodes.agent import (
     FetchPlan,
     _Buffered,
+    content_length,
     parse_response_head,
     request_head,
     socks5_connect,
@@ -252,10 +253,17 @@ def test_response_head_parser_returns_or_raises_protocol_error(head: bytes) -> N
 
 
 @pytest.mark.parametrize("head", [b"", b"HTTP/1.0 2000 OK", b"SPDY/3 200 OK",
-                                  b"HTTP/1.0 200 OK\r\nNoColon", b"HTTP/1.0 abc"])
+                                  b"HTTP/1.0 200 OK\r\nNoColon", b"HTTP/1.0 abc",
+                                  b"HTTP/1.0 2\xb90 OK"])   # latin-1 "¹" is a str digit
 def test_malformed_response_heads(head: bytes) -> None:
     with pytest.raises(ProtocolError):
         parse_response_head(head)
+
+
+@pytest.mark.parametrize("value", ["", "-1", "12a", "1" * 16, "5\xb9", "\u0665"])
+def test_bad_content_lengths(value: str) -> None:
+    with pytest.raises(ProtocolError):
+        content_length({"content-length": value})
 
 
 def test_request_heads() -> None:
