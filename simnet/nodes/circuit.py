@@ -41,7 +41,14 @@ from gotor.cells.chan import ChanCell, ChanCmd, DestroyReason, HandshakeType
 from gotor.cells.chanmsg import Create2, Created2, CreatedFast, Destroy
 from gotor.cells.ext import read_extension_list
 from gotor.cells.linkspec import LinkSpecEd25519Id, LinkSpecIPv4, LinkSpecIPv6, LinkSpecRsaId
-from gotor.cells.relay import RELAY_DATA_MAX, RelayCmd, RelayMsg, decode_relay_payload
+from gotor.cells.relay import (
+    PADDING_ZERO_PREFIX,
+    RELAY_DATA_MAX,
+    RelayCmd,
+    RelayMsg,
+    decode_relay_payload,
+    encode_relay_payload,
+)
 from gotor.cells.relaymsg import (
     Data,
     End,
@@ -51,7 +58,6 @@ from gotor.cells.relaymsg import (
     Sendme,
     Truncated,
     decode_relay_msg,
-    encode_relay_msg,
 )
 from gotor.crypto import fast, ntor, ntor_v3
 from gotor.crypto.relaycrypto import RelayHopCrypto
@@ -163,9 +169,10 @@ class OrCircuit:
         """Send a relay message from this hop toward the client; returns its running digest."""
         if self.closed or self.p_chan is None:
             return b""
-        data_len = len(msg.encode())
-        pad = max(0, RELAY_DATA_MAX - data_len - 4)
-        payload = encode_relay_msg(msg, stream_id, self.node.rt.random_bytes(pad) if pad else b"")
+        data = msg.encode()
+        pad = max(0, RELAY_DATA_MAX - len(data) - PADDING_ZERO_PREFIX)
+        payload = encode_relay_payload(msg.cmd, stream_id, data,
+                                       self.node.rt.random_bytes(pad) if pad else b"")
         cell = self.crypto.encrypt_backward_originate(payload)
         bad = self.node.misbehaviour
         if bad.corrupt_digest:
