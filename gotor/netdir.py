@@ -383,6 +383,17 @@ class _Index:
 
 
 
+def _some_exit_allowed(exits: Iterable[RouterStatus], mds: Mapping[bytes, Microdesc]) -> bool:
+    """Does one of ``exits`` have a microdescriptor in ``mds`` that allows some port?"""
+    for rs in exits:
+        md = mds.get(rs.md_digest or b"")
+        if md is not None and (
+            md.ipv4_policy.allows_some_port() or md.ipv6_policy.allows_some_port()
+        ):
+            return True
+    return False
+
+
 class NetDir:
     """A verified microdesc consensus and the microdescriptors we have for it.
 
@@ -491,7 +502,7 @@ class NetDir:
         return self.weights.weight(relay.flags, bw, role)
 
     # --- enough directory information (path-spec §2.1.0) -----------------------
-    def frac_paths(self) -> float:
+    def frac_paths(self, more: Mapping[bytes, Microdesc] | None = None) -> float:
         """The fraction of bandwidth-weighted paths we could build (C tor's
         ``compute_frac_paths_available``, without EntryNodes/ExitNodes options).
 
@@ -501,40 +512,38 @@ class NetDir:
         whose total weight is zero is counted by number instead.  When no
         exit could be used (none has a microdescriptor whose policy allows
         some port) and f_exit is zero, f_exit is f_mid: only internal paths.
+
+        ``more`` (by digest) counts as had too: a fetch in progress reports the
+        fraction it has reached without building a NetDir for every batch.
         """
+        mds = {**self._microdescs, **more} if more else self._microdescs
         usable = [rs for rs in self.consensus.routers if "Running" in rs.flags]
         guards = [rs for rs in usable if "Guard" in rs.flags]
         exits = [rs for rs in usable if "Exit" in rs.flags]
-        f_guard = self._frac_present(guards, Role.GUARD)
-        f_mid = self._frac_present(usable, Role.MIDDLE)
-        f_exit = self._frac_present(exits, Role.EXIT)
-        if not self.has_exit_paths(exits) and f_exit <= 0.0:
+        f_guard = self._frac_present(guards, Role.GUARD, mds)
+        f_mid = self._frac_present(usable, Role.MIDDLE, mds)
+        f_exit = self._frac_present(exits, Role.EXIT, mds)
+        if not _some_exit_allowed(exits, mds) and f_exit <= 0.0:
             f_exit = f_mid
         return f_guard * f_mid * f_exit
 
-    def has_exit_paths(self, exits: Iterable[RouterStatus] | None = None) -> bool:
+    def has_exit_paths(self) -> bool:
         """C tor's ``router_have_consensus_path() == CONSENSUS_PATH_EXIT``: some
         Running Exit-flagged router has a microdescriptor allowing some port."""
-        if exits is None:
-            exits = (rs for rs in self.consensus.routers if {"Running", "Exit"} <= rs.flags)
-        for rs in exits:
-            md = self._microdescs.get(rs.md_digest or b"")
-            if md is not None and (
-                md.ipv4_policy.allows_some_port() or md.ipv6_policy.allows_some_port()
-            ):
-                return True
-        return False
+        exits = (rs for rs in self.consensus.routers if {"Running", "Exit"} <= rs.flags)
+        return _some_exit_allowed(exits, self._microdescs)
 
     def has_enough_paths(self) -> bool:
         """path-spec §2.1.0 / dir-spec §5.1: enough microdescriptors to build circuits
         (``min_paths_for_circs_pct`` of paths, default 60%)."""
         return self.frac_paths() >= self.params.min_paths_for_circs_pct / 100
 
-    def _frac_present(self, routers: list[RouterStatus], role: Role) -> float:
+    def _frac_present(self, routers: list[RouterStatus], role: Role,
+                      mds: Mapping[bytes, Microdesc]) -> float:
         if not routers:
             return 0.0
         weights = [self.weight(rs, role) for rs in routers]
-        present = [(rs.md_digest or b"") in self._microdescs for rs in routers]
+        present = [(rs.md_digest or b"") in mds for rs in routers]
         total = sum(weights)
         if total <= 0:
             return sum(present) / len(routers)

@@ -385,12 +385,14 @@ class DirClient:
         """C tor's count_loading_descriptors_progress: 50 + fraction of needed paths x 24."""
         if not self._bootstrapping:
             return
-        partial = netdir.with_microdescs(state.found.values())
-        needed = partial.params.min_paths_for_circs_pct / 100
-        fraction = min(1.0, partial.frac_paths() / needed)
-        have = len(partial.relays)
+        # No NetDir per batch (each would join every relay again): the fraction and the
+        # count, as the NetDir with these microdescriptors would give them.
+        needed = netdir.params.min_paths_for_circs_pct / 100
+        fraction = min(1.0, netdir.frac_paths(state.found) / needed)
+        routers = netdir.consensus.routers
+        have = len(netdir.relays) + sum(1 for rs in routers if rs.md_digest in state.found)
         self._emit(50 + int(fraction * 24), "loading_descriptors",
-                   f"Loading relay descriptors ({have}/{len(partial.consensus.routers)})")
+                   f"Loading relay descriptors ({have}/{len(routers)})")
 
     # --- publishing and progress ----------------------------------------------------------
     def _publish(self, netdir: NetDir) -> None:

@@ -226,6 +226,9 @@ def test_bootstrap_from_good_sources(tmp_path: Path) -> None:
                         "requesting_descriptors"]
     assert tags[-1] == "enough_dirinfo" and events[-1].percent == 75
     assert "loading_descriptors" in tags and not any(e.warning for e in events)
+    loading = [e for e in events if e.tag == "loading_descriptors"]
+    assert loading[-1].percent == 74  # every path: 50 + 24
+    assert loading[-1].summary == f"Loading relay descriptors ({N_RELAYS}/{N_RELAYS})"
     percents = [e.percent for e in events]
     assert percents == sorted(percents)
     # one source did everything: consensus, the three certificates, the microdescriptors

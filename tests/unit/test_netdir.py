@@ -223,6 +223,28 @@ def test_frac_paths_weighs_each_position() -> None:
     f_exit = 100 / 500
     assert nd.frac_paths() == pytest.approx(f_guard * f_mid * f_exit)
     assert not nd.has_enough_paths()
+    # Microdescriptors counted as had give what the NetDir with them gives.
+    by_digest = {md.digest: md for md in full.microdescs}
+    assert nd.frac_paths(by_digest) == 1.0
+    for digest in nd.missing_microdescs:  # each missing one alone
+        one = {md.digest: md for md in full.microdescs if md.digest == digest}
+        assert len(one) == 1
+        assert nd.frac_paths(one) == nd.with_microdescs(one.values()).frac_paths() < 1.0
+    assert nd.frac_paths({}) == nd.frac_paths()
+
+
+def test_frac_paths_counts_exits_allowed_by_more_microdescriptors() -> None:
+    # Without the only exit's microdescriptor, f_exit := f_mid (< 1: a plain relay's is
+    # missing too); counting the exit's as had makes f_exit 1, as the fuller NetDir says.
+    specs = [Spec(GUARD), Spec(BASIC), Spec(BASIC), Spec(EXIT, policy="accept 80")]
+    full, nd = make_netdir(specs), make_netdir(specs, missing=[2, 3])
+    (exit_relay,) = (r for r in full.relays if "Exit" in r.flags)
+    exit_md = {md.digest: md for md in full.microdescs if md.digest == exit_relay.md_digest}
+    with_exit = nd.with_microdescs(exit_md.values())
+    assert not nd.has_exit_paths() and with_exit.has_exit_paths()
+    f_mid = (4152 + 10000) / (4152 + 20000)
+    assert nd.frac_paths() == pytest.approx(f_mid * f_mid)
+    assert nd.frac_paths(exit_md) == with_exit.frac_paths() == pytest.approx(f_mid)
 
 
 def test_enough_paths_threshold_is_the_consensus_parameter() -> None:
