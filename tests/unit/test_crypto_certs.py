@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import hashlib
 import json
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from netdoc_helpers import drbg
 
 from gotor.crypto.certs import (
     CertExtension,
@@ -45,23 +45,9 @@ def _flip(data: bytes, pos: int) -> bytes:
     return bytes(out)
 
 
-def _seeded(seed: bytes):  # type: ignore[no-untyped-def]
-    counter = 0
-
-    def random_bytes(n: int) -> bytes:
-        nonlocal counter
-        out = b""
-        while len(out) < n:
-            out += hashlib.sha256(seed + counter.to_bytes(8, "big")).digest()
-            counter += 1
-        return out[:n]
-
-    return random_bytes
-
-
 @pytest.fixture(scope="module")
 def rsa_key() -> RsaPrivateKey:
-    return RsaPrivateKey.generate(1024, _seeded(b"cross-cert test key"))
+    return RsaPrivateKey.generate(1024, drbg(b"cross-cert test key"))
 
 
 @pytest.mark.parametrize("vec", CERTS["ed25519_certs"], ids=["type4", "type5"])

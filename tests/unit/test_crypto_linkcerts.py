@@ -4,13 +4,13 @@ relay-side builder."""
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from netdoc_helpers import drbg
 
 from gotor.crypto.certs import CertType, Ed25519Cert, RsaEd25519CrossCert
 from gotor.crypto.linkcerts import (
@@ -50,23 +50,9 @@ def _replace(cert_type: int, body: bytes) -> list[tuple[int, bytes]]:
     return [(t, body if t == cert_type else b) for t, b in LIST]
 
 
-def _seeded(seed: bytes):  # type: ignore[no-untyped-def]
-    counter = 0
-
-    def random_bytes(n: int) -> bytes:
-        nonlocal counter
-        out = b""
-        while len(out) < n:
-            out += hashlib.sha256(seed + counter.to_bytes(8, "big")).digest()
-            counter += 1
-        return out[:n]
-
-    return random_bytes
-
-
 @pytest.fixture(scope="module")
 def other_rsa() -> RsaPrivateKey:
-    return RsaPrivateKey.generate(1024, _seeded(b"linkcerts other key"))
+    return RsaPrivateKey.generate(1024, drbg(b"linkcerts other key"))
 
 
 def test_vector_split_matches_expectations() -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from netdoc_helpers import drbg
 
 from gotor.crypto.rsa import RsaPrivateKey, RsaPublicKey, pem_armor
 from gotor.errors import ProtocolError
@@ -22,23 +23,9 @@ def _b64(s: str) -> bytes:
     return base64.b64decode(s + "=" * (-len(s) % 4))
 
 
-def _seeded(seed: bytes):  # type: ignore[no-untyped-def]
-    counter = 0
-
-    def random_bytes(n: int) -> bytes:
-        nonlocal counter
-        out = b""
-        while len(out) < n:
-            out += hashlib.sha256(seed + counter.to_bytes(8, "big")).digest()
-            counter += 1
-        return out[:n]
-
-    return random_bytes
-
-
 @pytest.fixture(scope="module")
 def private_key() -> RsaPrivateKey:
-    return RsaPrivateKey.generate(1024, _seeded(b"rsa test key"))
+    return RsaPrivateKey.generate(1024, drbg(b"rsa test key"))
 
 
 def test_known_key_identity() -> None:
@@ -79,7 +66,7 @@ def test_generated_key_signs_deterministically(private_key: RsaPrivateKey) -> No
 
 
 def test_generation_is_reproducible_from_seed(private_key: RsaPrivateKey) -> None:
-    again = RsaPrivateKey.generate(1024, _seeded(b"rsa test key"))
+    again = RsaPrivateKey.generate(1024, drbg(b"rsa test key"))
     assert again.public == private_key.public
 
 

@@ -10,13 +10,13 @@ import hashlib
 import ipaddress
 import json
 import re
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from netdoc_helpers import drbg
 
 from gotor.cells.linkspec import (
     LinkSpecEd25519Id,
@@ -421,19 +421,8 @@ CERTS_EXPIRE = T0 + 3 * 86400
 CERT_EXPIRY = CERTS_EXPIRE - CERTS_EXPIRE % 3600  # certificates count whole hours
 
 
-def _stream(seed: bytes) -> Callable[[int], bytes]:
-    counter = 0
-
-    def random_bytes(n: int) -> bytes:
-        nonlocal counter
-        counter += 1
-        return hashlib.shake_256(seed + counter.to_bytes(8, "big")).digest(n)
-
-    return random_bytes
-
-
 def _point(i: int) -> IntroPoint:
-    r = _stream(b"intro%d" % i)
+    r = drbg(b"intro%d" % i)
     return IntroPoint(
         link_specifiers=(
             LinkSpecIPv4(ipaddress.IPv4Address(f"10.0.0.{i + 1}"), 9001),
@@ -463,7 +452,7 @@ def _build(inner: InnerLayer = INNER, clients: tuple[bytes, ...] = (), **kw: obj
         "period_num": time_period_number(T0),
         "revision_counter": 5,
         "certs_expire": CERTS_EXPIRE,
-        "random_bytes": _stream(b"desc"),
+        "random_bytes": drbg(b"desc"),
         "client_public_keys": clients,
     }
     args.update(kw)
@@ -647,7 +636,7 @@ def test_a_wrong_cookie_in_our_auth_client_entry() -> None:
 
 
 def _legacy_lines(rsa_seed: bytes, ed25519_key: bytes) -> bytes:
-    key = RsaPrivateKey.generate(1024, _stream(rsa_seed))
+    key = RsaPrivateKey.generate(1024, drbg(rsa_seed))
     cert = RsaEd25519CrossCert.build(key, ed25519_key, (T0 + 86400) // 3600)
     return (
         format_item("legacy-key", (), ("RSA PUBLIC KEY", key.public.der))
