@@ -301,12 +301,16 @@ class Stream:
     def _send_end(self) -> None:
         if self._end_sent or self._peer_ended or self._error is not None:
             return
+        self._end()
+        self._trace_end("local")
+        self._readers.wake()
+
+    def _end(self) -> None:
+        """END(MISC) to the exit, once; the stream ID stays half-closed for late cells."""
         self._end_sent = True
         half = self._machine.end_sent()
         if self._try_send(End(EndReason.MISC)):
             self._port.set_sink(half)
-        self._trace_end("local")
-        self._readers.wake()
 
     def _try_send(self, msg: RelayMsg) -> bool:
         try:
@@ -377,7 +381,8 @@ class Stream:
             if not self._opened.done():
                 self._fail(StreamError(
                     f"stream to {self._name}: no answer from the exit within {timeout_s:g} s"))
-                self._send_end_after_failure()
+                if not self._end_sent:  # the exit may still answer: the ID goes half-closed
+                    self._end()
 
         handle = self._rt.call_later(timeout_s, expire)
         try:
@@ -387,17 +392,6 @@ class Stream:
             raise
         finally:
             handle.cancel()
-
-    def _send_end_after_failure(self) -> None:
-        # A timed-out BEGIN: the exit may still answer, so the ID goes half-closed.
-        if not self._end_sent:
-            self._end_sent = True
-            half = self._machine.end_sent()
-            try:
-                self._port.send(End(EndReason.MISC))
-            except (CircuitError, ChannelError):
-                return
-            self._port.set_sink(half)
 
 
 def _reason_name(reason: int) -> str:
