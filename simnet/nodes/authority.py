@@ -37,7 +37,7 @@ are SHA-1 of a per-authority string (there are no votes to digest).
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from gotor.crypto.primitives import sha1, sha256
@@ -199,13 +199,9 @@ class DirectoryAuthorities:
         self.current: DirDocuments | None = None
         self.published = 0
         self._up_since: dict[bytes, float] = {}
-        self._listeners: list[Callable[[DirDocuments], None]] = []
 
     def all_relays(self) -> list[RelayNode]:
         return [a.relay for a in self.authorities] + self.relays
-
-    def on_publish(self, callback: Callable[[DirDocuments], None]) -> None:
-        self._listeners.append(callback)
 
     def start(self) -> None:
         """Publish a consensus now, then at every ``interval`` boundary of the wall clock."""
@@ -238,8 +234,6 @@ class DirectoryAuthorities:
             relay.set_params(self.params)
             if relay.dir_cache is not None:
                 relay.dir_cache.publish(docs)
-        for callback in self._listeners:
-            callback(docs)
         world.trace.record("authorities", "consensus-published", valid_after=valid_after,
                            signers=len(signers), digest=sha256(docs.consensus).hex()[:16])
         return docs

@@ -33,7 +33,6 @@ class WebServer:
         self.host = host
         self.port = port
         self.names = names
-        self.requests = 0
         self._started = False
 
     @property
@@ -60,7 +59,6 @@ class WebServer:
             await self._reply(stream, 400, b"bad request\n", "-", "-")
             return
         request, used = head
-        self.requests += 1
         body = bytes(buf[used:])
         try:
             await self._route(stream, request, body)
