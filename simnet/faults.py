@@ -2,9 +2,11 @@
 
 Each fault is a small frozen dataclass naming hosts, not holding them, so a
 scenario can declare its fault schedule up front and a chaos campaign can
-shrink a failing schedule by dropping entries (DESIGN.md, ``chaos/``).
-``apply(net)`` performs the fault through the primitives of :mod:`simnet.net`
-(which trace what they do); a fault with a ``duration`` reverts itself after it.
+shrink a failing schedule by dropping entries (DESIGN.md, ``chaos/``).  Bad
+values are refused when a fault is made (LocalError), not when it fires in the
+middle of a run.  ``apply(net)`` performs the fault through the primitives of
+:mod:`simnet.net` (which trace what they do); a fault with a ``duration``
+reverts itself after it.
 
 * :class:`Crash` / :class:`Restart` — a host dies (connections reset, listeners
   vanish, tasks cancelled) and comes back with fresh state;
@@ -28,10 +30,13 @@ class Fault(Protocol):
     def apply(self, net: Network) -> None: ...
 
 
+def _check_duration(duration: float | None) -> None:
+    if duration is not None and duration < 0:
+        raise LocalError("a fault's duration must not be negative")
+
+
 def _later(net: Network, duration: float | None, revert: Callable[[], object]) -> None:
     if duration is not None:
-        if duration < 0:
-            raise LocalError("a fault's duration must not be negative")
         net.call_later(duration, revert)
 
 
@@ -40,10 +45,13 @@ class Crash:
     host: str
     duration: float | None = None   # restart after this long (None: stay down)
 
+    def __post_init__(self) -> None:
+        _check_duration(self.duration)
+
     def apply(self, net: Network) -> None:
         host = net.host(self.host)
         host.crash()
-        _later(net, self.duration, Restart(self.host).apply_later(net))
+        _later(net, self.duration, lambda: Restart(self.host).apply(net))
 
 
 @dataclass(frozen=True)
@@ -55,15 +63,15 @@ class Restart:
         if not host.alive:
             host.restart()
 
-    def apply_later(self, net: Network) -> Callable[[], None]:
-        return lambda: self.apply(net)
-
 
 @dataclass(frozen=True)
 class PartitionFault:
     side_a: tuple[str, ...]
     side_b: tuple[str, ...] | None = None   # None: every other host
     duration: float | None = None
+
+    def __post_init__(self) -> None:
+        _check_duration(self.duration)
 
     def apply(self, net: Network) -> None:
         part = net.partition(self.side_a, self.side_b)
@@ -82,9 +90,12 @@ class LatencySpike:
     extra: float
     duration: float | None = None
 
-    def apply(self, net: Network) -> None:
+    def __post_init__(self) -> None:
         if self.extra < 0:
             raise LocalError("a latency spike must not be negative")
+        _check_duration(self.duration)
+
+    def apply(self, net: Network) -> None:
         _impair(net, self.host, Impairment(extra_latency=self.extra), self.duration)
 
 
@@ -95,9 +106,12 @@ class BandwidthCap:
     down_bps: float | None = None
     duration: float | None = None
 
-    def apply(self, net: Network) -> None:
+    def __post_init__(self) -> None:
         if any(v is not None and v <= 0 for v in (self.up_bps, self.down_bps)):
             raise LocalError("a bandwidth cap must be positive")
+        _check_duration(self.duration)
+
+    def apply(self, net: Network) -> None:
         _impair(net, self.host, Impairment(up_bps=self.up_bps, down_bps=self.down_bps),
                 self.duration)
 
@@ -108,9 +122,12 @@ class Loss:
     rate: float
     duration: float | None = None
 
-    def apply(self, net: Network) -> None:
+    def __post_init__(self) -> None:
         if not 0 <= self.rate < 1:
             raise LocalError("a loss rate must be in [0, 1)")
+        _check_duration(self.duration)
+
+    def apply(self, net: Network) -> None:
         _impair(net, self.host, Impairment(loss=self.rate), self.duration)
 
 

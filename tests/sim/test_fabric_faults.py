@@ -3,6 +3,8 @@ bandwidth caps, clock skew, and the errors connections see.  Times are computed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from fabric_helpers import events, read_all, run, two_hosts
 
@@ -359,8 +361,15 @@ def test_fault_schedule_rejects_the_past_and_bad_values() -> None:
     world.run(until=5.0)
     with pytest.raises(LocalError):
         FaultSchedule(net).add(1.0, Crash("a"))
-    for fault in (Loss("a", 1.0), LatencySpike("a", -1.0), BandwidthCap("a", up_bps=0)):
+    # Refused when made, not when applied in the middle of a run (a crash with a negative
+    # duration used to take its host down first and then fail inside the scheduler).
+    bad: list[Callable[[], object]] = [
+        lambda: Loss("a", 1.0), lambda: LatencySpike("a", -1.0),
+        lambda: BandwidthCap("a", up_bps=0), lambda: Crash("a", duration=-1.0),
+        lambda: PartitionFault(("a",), duration=-1.0), lambda: Loss("a", 0.1, -2.0)]
+    for make in bad:
         with pytest.raises(LocalError):
-            fault.apply(net)
+            make()
+    assert net.host("a").alive
     with pytest.raises(LocalError):
         Crash("nobody").apply(net)
