@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime
 import email.utils
 import gzip
 import zlib
@@ -33,7 +34,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from gotor.errors import ProtocolError
-from simnet.nodes.http import HttpRequest, response
+from simnet.nodes.http import HttpRequest, http_date, response
 
 CONSENSUS_PATH = "/tor/status-vote/current/consensus-microdesc"
 _MD_DIGEST_B64_LEN = 43
@@ -100,7 +101,7 @@ class DirCache:
             headers["X-Your-Address-Is"] = client
         headers["Content-Encoding"] = encoding
         if reply.lifetime is not None:
-            headers["Expires"] = email.utils.formatdate(int(now) + reply.lifetime, usegmt=True)
+            headers["Expires"] = http_date(now + reply.lifetime)
         else:
             headers["Pragma"] = "no-cache"
         return response(200, body, now=now, headers=headers)
@@ -252,6 +253,10 @@ def _if_modified_since(request: HttpRequest) -> int | None:
     if text is None:
         return None
     try:
-        return int(email.utils.parsedate_to_datetime(text).timestamp())
+        when = email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError):
         return None
+    if when.tzinfo is None:
+        # "-0000" or no zone at all: UTC, not the zone of the machine running the simulation.
+        when = when.replace(tzinfo=datetime.UTC)
+    return int(when.timestamp())

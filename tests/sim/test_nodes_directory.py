@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import time
 import zlib
 
 import pytest
@@ -17,7 +18,7 @@ from gotor.netdoc.consensus import Consensus, QuorumError, parse_consensus
 from gotor.netdoc.microdesc import parse_microdescs
 from simnet.net import Network
 from simnet.nodes.bwweights import bandwidth_weights, totals
-from simnet.nodes.dircache import DirCache
+from simnet.nodes.dircache import DirCache, DirDocuments
 from simnet.nodes.http import HttpRequest
 from simnet.topology import Topology, build_topology
 from simnet.world import World
@@ -209,6 +210,27 @@ def test_dircache_urls() -> None:
     post = HttpRequest("POST", "/tor/", "HTTP/1.0", {})
     assert split_http(cache.respond(post, now=0.0))[0].endswith("400 Bad request")
     assert get(DirCache(), CONS)[0].endswith("404 Not found")
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Tokyo", "America/New_York"])
+def test_if_modified_since_without_a_zone_is_utc(zone: str,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # RFC 5322's "-0000" (and a date with no zone) means UTC whatever the machine's zone:
+    # the answer must not depend on where the simulation runs.
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        valid_after = 1767225600      # 2026-01-01 00:00:00 UTC
+        cache = DirCache()
+        cache.publish(DirDocuments(b"consensus", valid_after, valid_after + 3600,
+                                   valid_after + 10800, (), ()))
+        statuses = [get(cache, CONS, if_modified_since=when)[0][9:12] for when in (
+            "Thu, 01 Jan 2026 00:00:00 -0000", "Wed, 31 Dec 2025 23:59:59 -0000",
+            "01 Jan 2026 00:00:00", "Thu, 01 Jan 2026 09:00:00 +0900")]
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert statuses == ["304", "200", "304", "304"]
 
 
 def test_dirport_serves_plain_http() -> None:
