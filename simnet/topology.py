@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 from gotor.errors import LocalError
 from simnet.net import Network
-from simnet.nodes.authority import AuthorityNode, DirectoryAuthorities
+from simnet.nodes.authority import DEFAULT_PARAMS, AuthorityNode, DirectoryAuthorities
 from simnet.nodes.dircache import DirCache
 from simnet.nodes.dns import Dns
 from simnet.nodes.exitpolicy import ExitPolicy
@@ -178,7 +178,7 @@ def build_topology(world: World, network: Network, *, n_authorities: int = 3,
     auths = [_authority(world, network, k, authority_id_bits) for k in range(n_authorities)]
     relays = _relays(world, network, dns, n_relays, exits, legacy_fraction=legacy_fraction,
                      shared16_fraction=shared16_fraction, family_fraction=family_fraction)
-    merged = {"sendme_emit_min_version": 1, "sendme_accept_min_version": 1, **(params or {})}
+    merged = {**DEFAULT_PARAMS, **(params or {})}
     group = DirectoryAuthorities(network, auths, relays, interval=interval, params=merged)
     for node in group.all_relays():
         node.dns = dns
