@@ -43,7 +43,7 @@ from gotor.cells.relaymsg import (
 from gotor.crypto import fast, ntor, ntor_v3
 from gotor.crypto.linkcerts import ResponderIdentity, verify_responder_certs
 from gotor.crypto.relaycrypto import ClientCircuitCrypto
-from gotor.errors import ChannelError, ProtocolError
+from gotor.errors import ChannelError, NetworkError, ProtocolError
 from gotor.runtime.api import ByteStream, Runtime
 from gotor.runtime.sync import Queue, timeout
 from simnet.net import Host
@@ -112,10 +112,8 @@ class ScriptLink:
                 queue = self.queues.get(cell.circ_id)
                 if queue is not None:
                     queue.put_nowait(cell)
-        except (ChannelError, ProtocolError, OSError) as exc:
+        except (NetworkError, ProtocolError) as exc:   # a bug in this client still fails
             self.closed_reason = str(exc)
-        except Exception as exc:  # noqa: BLE001 - network errors end the link in tests
-            self.closed_reason = f"{type(exc).__name__}: {exc}"
         for queue in self.queues.values():
             queue.put_nowait(None)
 
