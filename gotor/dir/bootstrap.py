@@ -227,29 +227,45 @@ class DirClient:
 
     # --- the cache --------------------------------------------------------------------
     def _load_cache(self, now: int) -> NetDir | None:
-        if self._cache is None:
+        cache = self._cache
+        if cache is None:
             return None
         try:
-            self._add_certs(self._verified_certs(self._cache.load_certs() or b"", now))
+            self._add_certs(self._verified_certs(self._cache_read(cache.load_certs), now))
         except GotorError as exc:
             self._warn(f"ignoring the damaged certificate cache: {exc}")
         try:
-            mds = parse_microdescs(self._cache.load_microdescs() or b"")
+            mds = parse_microdescs(self._cache_read(cache.load_microdescs))
         except GotorError as exc:
             self._warn(f"ignoring the damaged microdescriptor cache: {exc}")
             mds = []
         self._spare_mds = {md.digest: md for md in mds}
-        text = self._cache.load_consensus()
-        if text is None:
+        text = self._cache_read(cache.load_consensus)
+        if not text:
             return None
         try:
             consensus = parse_consensus(text).verify(
                 self._certs.values(), self.config.authorities, now=now, tolerance=_LIVE_TOLERANCE
             )
             return NetDir(consensus, mds)
-        except (GotorError, LocalError) as exc:  # LocalError: an ns-flavour file
+        except GotorError as exc:  # LocalError too: an ns-flavour file
             self._warn(f"ignoring the cached consensus: {exc}")
             return None
+
+    # The cache only saves fetches: a file that cannot be read or written (permissions,
+    # a full disk) is a warning, never a failed bootstrap or a dead refresh task.
+    def _cache_read(self, load: Callable[[], bytes | None]) -> bytes:
+        try:
+            return load() or b""
+        except OSError as exc:
+            self._warn(f"cannot read the directory cache: {exc}")
+            return b""
+
+    def _cache_write(self, store: Callable[[bytes], None], data: bytes) -> None:
+        try:
+            store(data)
+        except OSError as exc:
+            self._warn(f"cannot write the directory cache: {exc}")
 
     def _verified_certs(self, text: bytes, now: int) -> list[AuthCert]:
         out = []
@@ -274,11 +290,13 @@ class DirClient:
     def _store_certs(self) -> None:
         if self._cache is not None:
             ordered = sorted(self._certs.items())
-            self._cache.store_certs(b"".join(_ends_nl(c.text) for _, c in ordered))
+            self._cache_write(self._cache.store_certs,
+                              b"".join(_ends_nl(c.text) for _, c in ordered))
 
     def _store_microdescs(self, netdir: NetDir) -> None:
         if self._cache is not None:
-            self._cache.store_microdescs(b"".join(_ends_nl(md.text) for md in netdir.microdescs))
+            self._cache_write(self._cache.store_microdescs,
+                              b"".join(_ends_nl(md.text) for md in netdir.microdescs))
 
     # --- the consensus ------------------------------------------------------------------
     async def _fetch_consensus(self, sources: Sequence[DirSource], *,
@@ -311,7 +329,7 @@ class DirClient:
         known = [*self._spare_mds.values(), *(current.microdescs if current else ())]
         netdir = NetDir(consensus, known)
         if self._cache is not None:
-            self._cache.store_consensus(text)
+            self._cache_write(self._cache.store_consensus, text)
         return netdir
 
     async def _get_missing_certs(

@@ -407,6 +407,30 @@ def test_an_unusable_cache_is_ignored(tmp_path: Path) -> None:
     assert "no directory source" in run(net2, attempt())
 
 
+class BrokenDisk(DirCache):
+    """A data directory whose cache files can be neither read nor written."""
+
+    def _read(self, name: str) -> bytes | None:
+        raise PermissionError(13, "Permission denied", str(self.dir / name))
+
+    def store_consensus(self, data: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+    store_certs = store_microdescs = store_consensus
+
+
+def test_a_cache_that_cannot_be_read_or_written_is_only_a_warning(tmp_path: Path) -> None:
+    net = make_net([Mode.GOOD])
+    events: list[BootstrapEvent] = []
+    nd = run(net, client_for(net, cache=BrokenDisk(tmp_path), events=events).bootstrap())
+    assert len(nd.relays) == N_RELAYS and not nd.missing_microdescs
+    warnings = [e.warning for e in events if e.warning]
+    assert sum("cannot read the directory cache" in w for w in warnings) == 3
+    # the consensus, the certificates and the microdescriptors were each not stored
+    assert sum("cannot write the directory cache: [Errno 28]" in w for w in warnings) == 3
+    assert events[-1].tag == "enough_dirinfo"
+
+
 # --- refresh -----------------------------------------------------------------------------
 
 
