@@ -9,7 +9,8 @@ rollback journal guarantees it).  The sample is small (guard-spec caps it at
 60), so writing it whole is cheaper than tracking row-level changes.
 
 The file lives in the client's data directory (``guards.sqlite``).  A file
-written by a newer schema version is refused rather than misread.
+written by a newer schema version, or one that is not an SQLite database, is
+refused (a :class:`~gotor.errors.LocalError` naming it) rather than misread.
 """
 
 from __future__ import annotations
@@ -55,8 +56,15 @@ class SqliteGuardStore:
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, so each save is
         # exactly one transaction.
         self._db = sqlite3.connect(str(self.path), isolation_level=None)
-        self._db.executescript(_SCHEMA)
-        self._check_version()
+        try:
+            self._db.executescript(_SCHEMA)
+            self._check_version()
+        except sqlite3.DatabaseError as exc:  # not a database, or one we cannot open
+            self._db.close()
+            raise LocalError(f"{self.path}: unusable guard state: {exc}") from None
+        except LocalError:
+            self._db.close()
+            raise
 
     @classmethod
     def in_data_dir(cls, data_dir: str | Path) -> SqliteGuardStore:

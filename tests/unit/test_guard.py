@@ -432,6 +432,14 @@ def test_store_refuses_an_unknown_schema(tmp_path: Path) -> None:
         SqliteGuardStore(path)
 
 
+def test_store_refuses_a_file_that_is_not_a_database(tmp_path: Path) -> None:
+    path = tmp_path / "guards.sqlite"
+    path.write_bytes(b"not a database, whatever happened to it" * 100)
+    with pytest.raises(LocalError, match=r"guards\.sqlite: unusable guard state"):
+        SqliteGuardStore(path)
+    assert path.read_bytes().startswith(b"not a database")  # left as it was
+
+
 def test_every_change_is_written(tmp_path: Path) -> None:
     saves: list[list[GuardRecord]] = []
 
