@@ -195,6 +195,9 @@ def run(args: argparse.Namespace) -> int:
     except GotorError as exc:
         log.error("%s", exc)
         return 1
+    except OSError as exc:  # the data directory (or another file) cannot be used: not a bug
+        log.error("cannot use %s: %s", exc.filename or "a file", exc.strerror or exc)
+        return 1
     except Exception as exc:  # a bug of ours: one log line, not a traceback
         log.error("gotor stopped on an internal error: %r", exc, exc_info=exc)
         return 1

@@ -105,6 +105,19 @@ def test_a_failing_bootstrap_is_retried_and_a_signal_ends_it_cleanly(tmp_path: P
     assert "Traceback" not in text
 
 
+def test_an_unusable_data_directory_is_one_log_line(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "file").write_text("a file, not a directory")
+    data_dir = tmp_path / "file" / "data"
+    torrc = tmp_path / "torrc"
+    torrc.write_text(f"DataDirectory {data_dir}\nSocksPort auto\n"
+                     f"DirAuthority auth0 orport=1 no-v2 v3ident={V3} 127.0.0.1:2 {FP}\n")
+    assert gotor_main(["run", "-f", str(torrc)]) == 1
+    out = capsys.readouterr().out
+    assert f"[err] cannot use {data_dir}: Not a directory" in out
+    assert "internal error" not in out and "Traceback" not in out
+
+
 def test_an_internal_error_is_one_log_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     async def broken(config: object) -> int:
