@@ -40,7 +40,7 @@ from typing import Protocol
 
 from gotor.cells.common import IpAddress
 from gotor.cells.relay import RELAY_DATA_MAX, RelayMsg
-from gotor.cells.relaymsg import Data, End, EndReason, ResolvedAnswer, Sendme
+from gotor.cells.relaymsg import Data, End, EndReason, ResolvedAnswer, ResolvedType, Sendme
 from gotor.errors import (
     ChannelError,
     CircuitError,
@@ -441,7 +441,7 @@ class Resolver:
             handle.cancel()
         errors = [a for a in answers if a.is_error]
         if errors:
-            kind = "temporary" if errors[0].rtype == 0xF0 else "permanent"
+            kind = "temporary" if errors[0].rtype == ResolvedType.ERROR_TRANSIENT else "permanent"
             raise StreamError(f"hostname {self._hostname} could not be resolved ({kind} error)",
                               end_reason=EndReason.RESOLVEFAILED)
         return answers
