@@ -207,7 +207,7 @@ class RelayChannel:
             raise ChannelError("peer presented no TLS certificate")
         ident = verify_responder_certs(certs.certs, tls_cert, self.node.rt.wallclock())
         if ident.rsa_identity != rsa_id or (ed_id is not None and ident.ed25519_identity != ed_id):
-            raise ChannelError("peer identity is not the one asked for")
+            raise ExtendError("peer identity is not the one asked for", DestroyReason.OR_IDENTITY)
         self.peer_rsa_id, self.peer_ed_id = ident.rsa_identity, ident.ed25519_identity
         while True:
             cell = await self.read_cell()
@@ -329,7 +329,7 @@ class ChannelPool:
         except (ChannelError, NetworkError, ProtocolError, Timeout) as exc:
             self._pending.pop(target.rsa_id, None)
             stream.abort()
-            reason = (DestroyReason.OR_IDENTITY if "identity" in str(exc)
+            reason = (exc.destroy_reason if isinstance(exc, ExtendError)
                       else DestroyReason.CONNECTFAILED)
             return ExtendError(f"link handshake failed: {exc}", reason)
         except Cancelled:

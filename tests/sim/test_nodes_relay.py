@@ -437,13 +437,25 @@ def test_extend_failures_and_channel_reuse() -> None:
             "no-rsa": await extend_raw(link, (addr, LinkSpecEd25519Id(m.ed_id))),
             "two-rsa": await extend_raw(link, (addr, LinkSpecRsaId(m.rsa_id),
                                                LinkSpecRsaId(m.rsa_id))),
+            # The right relay, whose certificates fail the guard's check ("RSA identity
+            # certificate has expired" at the guard's skewed clock): a failed link, not
+            # another identity.
+            "expired": await expired(link),
         }
+
+    async def expired(link: ScriptLink) -> int | None:
+        guard.host.set_clock_offset(20 * 365 * 86400.0)  # type: ignore[attr-defined]
+        at_exit = LinkSpecIPv4(IPv4Address(exit_.host.ipv4), 9001)  # type: ignore[attr-defined]
+        return await extend_raw(link, (at_exit, LinkSpecRsaId(exit_.keys.rsa_id)))  # type: ignore[attr-defined]
 
     reasons = run_test(world, client, main())
     assert reasons == {"identity": DestroyReason.OR_IDENTITY,
                        "unreachable": DestroyReason.CONNECTFAILED,
                        "self": DestroyReason.PROTOCOL, "no-rsa": DestroyReason.PROTOCOL,
-                       "two-rsa": DestroyReason.PROTOCOL}
+                       "two-rsa": DestroyReason.PROTOCOL,
+                       "expired": DestroyReason.CONNECTFAILED}
+    assert any("RSA identity certificate has expired" in line
+               for line in events(world, "circ-closed"))
     guard_out = [line for line in events(world, "chan-open")
                  if '"direction":"out"' in line and f'"node":"{guard.nickname}"' in line]  # type: ignore[attr-defined]
     assert len(guard_out) == 1       # the two circuits shared one channel to the middle
