@@ -62,8 +62,9 @@ class Env:
         return task.result()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture()
 def env() -> Env:
+    """A bootstrapped world per test, so no case depends on what ran before it."""
     world = World(3)
     world.trace.keep = True
     net = Network(world)

@@ -47,8 +47,9 @@ class Sim:
         return task.result()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture()
 def sim() -> Sim:
+    """A bootstrapped world per test: the refresh case moves virtual time by hours."""
     world = World(11)
     net = Network(world)
     topo = build_topology(world, net, n_relays=N_RELAYS, authority_id_bits=1024,
