@@ -42,6 +42,7 @@ from gotor.cells.common import IpAddress
 from gotor.cells.relay import RELAY_DATA_MAX, RelayMsg
 from gotor.cells.relaymsg import Data, End, EndReason, ResolvedAnswer, ResolvedType, Sendme
 from gotor.errors import (
+    Cancelled,
     ChannelError,
     CircuitError,
     ClosedError,
@@ -425,18 +426,26 @@ class Resolver:
         if not self._result.done():
             self._result.fail(StreamError(f"resolving {self._hostname}: {error.reason}"))
 
+    def _give_up(self) -> None:
+        # RESOLVED may still come; nothing exists at the exit to END.  The stream ID is
+        # kept half-closed, which does not count as a stream in use.
+        self._port.set_sink(self._machine.end_sent())
+
     async def answers(self, timeout_s: float) -> tuple[ResolvedAnswer, ...]:
         """The answers; StreamError for an error answer, END, a dead circuit or a timeout."""
         def expire() -> None:
             if not self._result.done():
                 self._result.fail(StreamError(
                     f"resolving {self._hostname}: no answer within {timeout_s:g} s"))
-                # RESOLVED may still come; nothing exists at the exit to END.
-                self._port.set_sink(self._machine.end_sent())
+                self._give_up()
 
         handle = self._rt.call_later(timeout_s, expire)
         try:
             answers = await self._result
+        except Cancelled:
+            if not self._result.done():
+                self._give_up()
+            raise
         finally:
             handle.cancel()
         errors = [a for a in answers if a.is_error]

@@ -77,6 +77,7 @@ class Misbehave:
     wrong_sendme_digest: bool = False  # our circuit SENDMEs (v1) carry a bad digest
     no_stream_sendmes: bool = False  # never grant the client more stream window
     stall_before_created: bool = False  # never answer CREATE2 / EXTEND2
+    stall_resolve: bool = False  # never answer RESOLVE
     close_after_versions: bool = False  # answer VERSIONS, then hang up
     inject: bytes = b""  # raw bytes sent half a second after the handshake
     close_after_inject: bool = False  # ... and then the connection is closed
@@ -486,6 +487,8 @@ class ScriptRelay:
             self._wake(circ)
 
     def _resolve(self, circ: Circ, sid: int, msg: Resolve) -> None:
+        if self.bad.stall_resolve:
+            return
         addr = self.dns.get(msg.hostname)
         answers = ((ResolvedAnswer.for_ip(ip_address(addr), 60),) if addr else
                    (ResolvedAnswer(0xF1, b"Error resolving hostname", 0),))

@@ -14,7 +14,7 @@ from gotor.cells.relaymsg import EndReason
 from gotor.circuit import CircParams, Circuit, build_circuit
 from gotor.errors import CircuitError, ClosedError, StreamError, Timeout
 from gotor.link.pool import ChannelPool
-from gotor.runtime.sync import timeout
+from gotor.runtime.sync import timeout, wait_finished
 from gotor.stream import Stream
 
 MB = 1 << 20
@@ -216,6 +216,34 @@ def test_resolve() -> None:
     answers, err = w.run(main())
     assert [a.ip for a in answers] == [IPv4Address(w.web.ipv4)]  # type: ignore[attr-defined]
     assert "could not be resolved (permanent error)" in str(err)
+
+
+
+@pytest.mark.parametrize("how", ["timeout", "cancel"])
+def test_an_unanswered_resolve_leaves_no_active_stream(how: str) -> None:
+    # Whether the RESOLVE timed out or its caller gave up, the stream ID is only kept
+    # half-closed (a late RESOLVED is still accepted): it must not count as a stream in
+    # use, or the circuit manager would never expire the circuit.
+    w = stack_world(misbehave={2: Misbehave(stall_resolve=True)})
+
+    async def resolve(circ: Circuit) -> str:
+        try:
+            await circ.resolve("web.example", timeout_s=5)
+        except StreamError as err:
+            return str(err)
+        return "answered"
+
+    async def main() -> tuple[int, int, str | None]:
+        _pool, circ = await _circuit(w)
+        task = w.rt.spawn(resolve(circ), name="resolve")
+        await w.rt.sleep(1 if how == "cancel" else 6)
+        task.cancel("the application gave up")
+        await wait_finished(w.rt, [task])
+        return circ.n_active_streams, circ.n_streams, None if task.cancelled() else task.result()
+
+    active, total, outcome = w.run(main())
+    assert (active, total) == (0, 1)
+    assert outcome == (None if how == "cancel" else "resolving web.example: no answer within 5 s")
 
 
 def test_one_hop_directory_circuit_with_create_fast() -> None:
