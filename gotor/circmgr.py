@@ -491,6 +491,8 @@ class CircuitManager:
         for e in dead:
             self._entries.remove(e)
             self._release(e)
+        if dead:
+            self._pulse()  # a request held by a WAIT circuit that died must look again
 
     def _expire(self, now: float) -> None:
         cfg = self.config
@@ -507,6 +509,7 @@ class CircuitManager:
                 e.circ.close("idle" if e.kind is CircKind.DIR else "expired")
                 self._entries.remove(e)
                 self._release(e)
+                self._pulse()
 
     def _poll_guards(self) -> None:
         usable, expired = self._guards.poll_waiting(self._rt.wallclock())

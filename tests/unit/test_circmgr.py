@@ -28,6 +28,7 @@ from gotor.guard import GuardManager, GuardToken, GuardVerdict, Reachable
 from gotor.link.channel import ChanTarget
 from gotor.link.pool import ChannelPool
 from gotor.netdir import NetDir
+from gotor.runtime.sync import timeout
 from simnet.binding import SimRuntime
 from simnet.net import Network
 from simnet.nodes.relay import Misbehaviour
@@ -290,29 +291,30 @@ def test_preemption_keeps_the_target_count_per_port(env: Env) -> None:
     assert for_80 >= 2 and for_443 >= 2 and built == again
 
 
+class _Waiting(GuardManager):
+    """Says WAIT for the first circuit, then lets it be used after `release_at`."""
+
+    release_at = float("inf")
+
+    def __init__(self, rng: random.Random) -> None:
+        super().__init__(rng)
+        self.held: list[GuardToken] = []
+
+    def report(self, token: GuardToken, success: bool, now: float) -> GuardVerdict:
+        verdict = super().report(token, success, now)
+        if success and not self.held:
+            self.held.append(token)
+            return GuardVerdict.WAIT
+        return verdict
+
+    def poll_waiting(self, now: float) -> tuple[list[GuardToken], list[GuardToken]]:
+        if self.held and now >= self.release_at:
+            return [self.held.pop()], []
+        return [], []
+
+
 def test_guard_wait_verdicts_hold_a_circuit_until_the_manager_lets_it_go(env: Env) -> None:
-    class Waiting(GuardManager):
-        """Says WAIT for the first circuit, then lets it be used after `release_at`."""
-
-        release_at = float("inf")
-
-        def __init__(self, rng: random.Random) -> None:
-            super().__init__(rng)
-            self.held: list[GuardToken] = []
-
-        def report(self, token: GuardToken, success: bool, now: float) -> GuardVerdict:
-            verdict = super().report(token, success, now)
-            if success and not self.held:
-                self.held.append(token)
-                return GuardVerdict.WAIT
-            return verdict
-
-        def poll_waiting(self, now: float) -> tuple[list[GuardToken], list[GuardToken]]:
-            if self.held and now >= self.release_at:
-                return [self.held.pop()], []
-            return [], []
-
-    guards = Waiting(random.Random(9))
+    guards = _Waiting(random.Random(9))
     rt, cm = env.manager(guards=guards)
     cm.start()
 
@@ -326,6 +328,32 @@ def test_guard_wait_verdicts_hold_a_circuit_until_the_manager_lets_it_go(env: En
 
     _, took, built = env.run(rt, main())
     assert took >= 19 and built == 1  # it waited for that circuit, building no other
+
+
+def test_a_request_held_by_a_waiting_circuit_goes_on_when_that_circuit_closes(env: Env) -> None:
+    # The request waits because a circuit is held for a better guard; once that circuit
+    # dies (here: closed; in life, a DESTROY) the request must look again at once, not
+    # sleep until some unrelated event (there is no preemptive circuit here to give one).
+    guards = _Waiting(random.Random(9))
+    rt, cm = env.manager(guards=guards)
+    cm.start()
+
+    async def close_held() -> Circuit:
+        while not guards.held:
+            await rt.sleep(0.1)
+        (held,) = cm.circuits()
+        held.close("the relay went away")
+        return held
+
+    async def main() -> tuple[Circuit, Circuit, int]:
+        closer = rt.spawn(close_held(), name="closer")
+        circ = await timeout(rt, 60, cm.get_exit_circuit(80, None), what="the request")
+        held = await closer
+        await cm.aclose()
+        return circ, held, cm.stats.built
+
+    circ, held, built = env.run(rt, main())
+    assert circ is not held and built == 2
 
 
 def test_aclose_cancels_builds_and_fails_waiting_requests(env: Env) -> None:
