@@ -99,7 +99,9 @@ class Circuit:
         self._pending: Waiter[None] | None = None
         self._streams: dict[int, tuple[int, StreamSink]] = {}
         self._next_stream_id = rt.rng.randint(1, 0xFFFF)
-        self._window = Event(rt)
+        # One wake-up per hop: a SENDME from one hop must not be taken (and the event
+        # cleared) by a writer that waits for another hop's window.
+        self._window_opened: dict[int, Event] = {}
         self._error: CircuitError | None = None
 
     # --- building ---------------------------------------------------------------------
@@ -263,8 +265,9 @@ class Circuit:
 
     async def _wait_package(self, hop: int) -> None:
         while self._error is None and not self._machine.can_package(hop):
-            self._window.clear()
-            await self._window.wait()
+            opened = self._window_opened.setdefault(hop, Event(self._rt))
+            opened.clear()
+            await opened.wait()
         if self._error is not None:
             raise CircuitError(self._error.reason, self._error.destroy_reason)
 
@@ -290,8 +293,10 @@ class Circuit:
                     self._write(cell)
                 except CircuitError:
                     pass  # the channel failed: _write closed the circuit and told everyone
-            case WindowOpened():
-                self._window.set()
+            case WindowOpened(hop):
+                opened = self._window_opened.get(hop)
+                if opened is not None:
+                    opened.set()
             case HopAdded():
                 if self._pending is not None and not self._pending.done():
                     self._pending.set(None)
@@ -338,7 +343,8 @@ class Circuit:
         self._channel.release(self.circ_id)
         if self._pending is not None and not self._pending.done():
             self._pending.fail(error)
-        self._window.set()
+        for opened in self._window_opened.values():
+            opened.set()
         streams, self._streams = self._streams, {}
         for _hop, sink in streams.values():
             sink.circuit_closed(error)

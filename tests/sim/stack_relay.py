@@ -76,6 +76,7 @@ class Misbehave:
     destroy_after_data: int | None = None  # DESTROY toward the client after n DATA cells sent
     wrong_sendme_digest: bool = False  # our circuit SENDMEs (v1) carry a bad digest
     no_stream_sendmes: bool = False  # never grant the client more stream window
+    no_circuit_sendmes: bool = False  # never grant the client more circuit window
     stall_before_created: bool = False  # never answer CREATE2 / EXTEND2
     stall_resolve: bool = False  # never answer RESOLVE
     close_after_versions: bool = False  # answer VERSIONS, then hang up
@@ -344,7 +345,7 @@ class ScriptRelay:
     def _count_deliver(self, circ: Circ) -> None:
         self.stats["data_in"] += 1
         circ.deliver -= 1
-        if circ.deliver <= 900:
+        if circ.deliver <= 900 and not self.bad.no_circuit_sendmes:
             circ.deliver += 100
             tag = bytes(20) if self.bad.wrong_sendme_digest else circ.crypto.last_digest_received
             self.originate(circ, Sendme(1, tag) if self.emit_v1 else Sendme())

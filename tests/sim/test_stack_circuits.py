@@ -294,6 +294,34 @@ def test_wrong_sendme_digest_closes_the_circuit() -> None:
     assert circ.closed
 
 
+
+def test_a_sendme_from_one_hop_wakes_its_writer_while_another_hop_stays_closed() -> None:
+    # Two streams end at different hops of one circuit; each writer waits for its own
+    # hop's package window.  Hop 2 never grants more; hop 3's SENDME must still let the
+    # writer of hop 3 go on, whoever was woken first and found its own window closed.
+    w = stack_world(misbehave={1: Misbehave(no_circuit_sendmes=True)})
+    n = 60_000  # more than 100 DATA cells: the circuit window (100 here) closes once
+    payload = content(n, seed=3)
+
+    async def main() -> tuple[bytes, int]:
+        pool = ChannelPool(w.rt)
+        params = CircParams(circwindow=100, sendme_emit_min_version=1,
+                            sendme_accept_min_version=1)
+        circ = await build_circuit(w.rt, pool, [w.relays[0].hop(), w.relays[1].hop()], params)
+        stuck = await circ.open_stream("web.example", SINK)  # ends at hop 2
+        await circ.extend(w.relays[2].hop())  # while RELAY_EARLY cells are left
+        stuck.write(b"%d\n" % n + payload)
+        await w.rt.sleep(1)  # its writer now waits for hop 2's window, for ever
+        stream = await circ.open_stream("web.example", SINK)  # ends at hop 3
+        stream.write(b"%d\n" % n + payload)
+        answer = await timeout(w.rt, 60, _read_exactly(stream, 64), what="the upload's answer")
+        return answer, w.relays[1].stats["data_in"]
+
+    answer, stuck_cells = w.run(main())
+    assert answer == hashlib.sha256(payload).hexdigest().encode()
+    assert stuck_cells == 100  # the other writer did stay blocked
+
+
 def test_stream_close_semantics() -> None:
     w = stack_world()
 
