@@ -276,11 +276,16 @@ class TorClient:
         self._store = SqliteGuardStore.in_data_dir(data_dir)
         circ_config = self.config.circuit_config
         self._pool = ChannelPool(self._rt, connect_timeout=circ_config.channel_timeout)
-        self._circmgr = CircuitManager(self._rt, self._pool, GuardManager(self._rt.rng, self._store),
-                                       circ_config, stats=self.stats.circuits)
+        guards = GuardManager(self._rt.rng, self._store, on_store_error=self._guard_store_failed)
+        self._circmgr = CircuitManager(self._rt, self._pool, guards, circ_config,
+                                       stats=self.stats.circuits)
         self._dir = DirClient(self._rt, self.config.dir, self._circmgr.open_dir_stream,
                               cache=DirCache(data_dir), on_progress=self._emit,
                               on_netdir=self._circmgr.set_netdir)
+
+    def _guard_store_failed(self, exc: GotorError) -> None:
+        # The guards live on in memory; the next change of the sample is saved again.
+        self._rt.trace("guard-warning", text=str(exc))
 
     def _require_dir(self) -> DirClient:
         if self._dir is None:

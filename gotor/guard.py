@@ -43,11 +43,11 @@ Simplified or left out (documented here so that nothing is silent):
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from gotor.errors import LocalError, NoPathError
+from gotor.errors import GotorError, LocalError, NoPathError
 from gotor.netdir import NetDir, NetParams, Relay, Role
 from gotor.netdoc.consensus import RouterStatus
 from gotor.path import weighted_choice
@@ -132,7 +132,8 @@ class GuardRecord:
 
 
 class GuardStore(Protocol):
-    """Where the sampled guards persist; ``save`` replaces the whole set atomically."""
+    """Where the sampled guards persist; ``save`` replaces the whole set atomically
+    (a GotorError if it cannot)."""
 
     def load(self) -> list[GuardRecord]: ...
     def save(self, records: Sequence[GuardRecord]) -> None: ...
@@ -184,9 +185,11 @@ def _is_guard(rs: RouterStatus) -> bool:
 class GuardManager:
     """guard-spec's algorithm over one persistent guard sample (see the module docstring)."""
 
-    def __init__(self, rng: Rng, store: GuardStore | None = None) -> None:
+    def __init__(self, rng: Rng, store: GuardStore | None = None, *,
+                 on_store_error: Callable[[GotorError], None] | None = None) -> None:
         self._rng = rng
         self._store = store
+        self._on_store_error = on_store_error
         records = store.load() if store is not None else []
         self._guards: dict[bytes, _Guard] = {r.rsa_id: _Guard(r) for r in records}
         # Sample indices only grow (C tor's next_sampled_idx): order survives removals.
@@ -239,8 +242,15 @@ class GuardManager:
 
     # --- persistence ----------------------------------------------------------------
     def _persist(self) -> None:
-        if self._store is not None:
+        if self._store is None:
+            return
+        try:
             self._store.save(self.sampled)
+        except GotorError as exc:
+            # As C tor when it cannot write its state file: the guard state lives on in
+            # memory (the next change tries again); the caller is told, circuits go on.
+            if self._on_store_error is not None:
+                self._on_store_error(exc)
 
     def _set(self, g: _Guard, **changes: object) -> None:
         g.record = replace(g.record, **changes)  # type: ignore[arg-type]

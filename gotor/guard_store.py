@@ -96,30 +96,39 @@ class SqliteGuardStore:
         ]
 
     def save(self, records: Sequence[GuardRecord]) -> None:
-        """Replace the stored sample with ``records``, atomically."""
-        self._db.execute("BEGIN IMMEDIATE")
+        """Replace the stored sample with ``records``, atomically.
+
+        A file that cannot be written (read-only, a full disk, damaged) is a LocalError
+        naming it; the file keeps its previous state and the next save starts afresh.
+        """
         try:
-            self._db.execute("DELETE FROM sampled_guards")
-            self._db.executemany(
-                f"INSERT INTO sampled_guards ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("DELETE FROM sampled_guards")
+                self._db.executemany(
+                    f"INSERT INTO sampled_guards ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (
-                        r.rsa_id,
-                        r.nickname,
-                        r.sample_idx,
-                        r.added_on,
-                        int(r.listed),
-                        r.unlisted_since,
-                        r.confirmed_on,
-                        r.confirmed_idx,
-                    )
-                    for r in records
-                ),
-            )
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+                        (
+                            r.rsa_id,
+                            r.nickname,
+                            r.sample_idx,
+                            r.added_on,
+                            int(r.listed),
+                            r.unlisted_since,
+                            r.confirmed_on,
+                            r.confirmed_idx,
+                        )
+                        for r in records
+                    ),
+                )
+                self._db.execute("COMMIT")
+            finally:
+                if self._db.in_transaction:  # a failed statement, or a failed COMMIT
+                    self._db.execute("ROLLBACK")
+        except sqlite3.IntegrityError:
+            raise  # records that break the schema: a bug of ours, not the file's
+        except sqlite3.Error as exc:
+            raise LocalError(f"{self.path}: cannot save the guard state: {exc}") from None
 
     def close(self) -> None:
         self._db.close()

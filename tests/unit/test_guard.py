@@ -464,6 +464,41 @@ def test_every_change_is_written(tmp_path: Path) -> None:
     assert len(saves) == 2 and saves[-1] == gm.sampled
 
 
+
+def test_a_store_that_cannot_be_written_is_a_typed_error_and_recovers(tmp_path: Path) -> None:
+    path = tmp_path / "guards.sqlite"
+    store = SqliteGuardStore(path)
+    writable = store._db
+    store._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+    record = GuardRecord(rsa_id(1), "g1", 0, int(T0))
+    with pytest.raises(LocalError, match=r"guards\.sqlite: cannot save the guard state"):
+        store.save([record])
+    store._db.close()
+    store._db = writable  # the disk is writable again: the next save works
+    store.save([record])
+    assert store.load() == [record]
+    store.close()
+
+
+def test_guards_live_on_in_memory_when_the_store_fails(nd: NetDir) -> None:
+    # C tor keeps running on its in-memory guard state when it cannot write the state
+    # file; a failing store must not turn a built circuit's report into an error.
+    failures: list[str] = []
+
+    class Full:
+        def load(self) -> list[GuardRecord]:
+            return []
+
+        def save(self, records: Sequence[GuardRecord]) -> None:
+            raise LocalError("guards.sqlite: cannot save the guard state: disk full")
+
+    gm = GuardManager(random.Random(1), Full(), on_store_error=lambda e: failures.append(str(e)))
+    gm.update(nd, T0)
+    _, token = gm.pick_guard(nd, T0 + 1)
+    assert gm.report(token, True, T0 + 1) is GuardVerdict.USE
+    assert gm.confirmed == [token.rsa_id]
+    assert failures == ["guards.sqlite: cannot save the guard state: disk full"] * 2
+
 # --- priorities and corner cases ----------------------------------------------------------
 
 
