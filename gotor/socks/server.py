@@ -158,7 +158,8 @@ async def _send_and_close(rt: Runtime, stream: ByteStream, data: bytes) -> None:
 
 
 async def splice(rt: Runtime, a: ByteStream, b: ByteStream) -> None:
-    """Copy both ways until both directions end; abort both if either fails.
+    """Copy both ways until both directions end; abort both if either fails (and raise
+    the failure if it is not a GotorError: a bug must not pass for a closed connection).
 
     Each direction reads, writes and drains (so a slow reader slows the
     writer: backpressure), and passes end-of-stream on with ``write_eof``.
@@ -188,9 +189,12 @@ async def splice(rt: Runtime, a: ByteStream, b: ByteStream) -> None:
         a.abort()
         b.abort()
         raise
-    if not failed:
-        for stream in (a, b):
-            await _send_and_close(rt, stream, b"")
+    if failed:
+        if not isinstance(failed[0], GotorError):
+            raise failed[0]  # a bug of ours, not a failed stream: both are aborted; report it
+        return
+    for stream in (a, b):
+        await _send_and_close(rt, stream, b"")
 
 
 async def _pump(src: ByteStream, dst: ByteStream) -> None:

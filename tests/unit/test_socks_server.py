@@ -17,8 +17,9 @@ import pytest
 from gotor.cells.relaymsg import EndReason
 from gotor.errors import ClosedError, ConnectionReset, LocalError, NetworkError, StreamError
 from gotor.runtime.api import ByteStream
+from gotor.runtime.sync import Event
 from gotor.socks.machine import Isolation
-from gotor.socks.server import SocksServer
+from gotor.socks.server import SocksServer, splice
 from simnet.net import Host, Network
 from simnet.world import World
 
@@ -313,3 +314,44 @@ def test_server_start_twice_and_close() -> None:
 
     assert "already listening" in run(s, app())
     assert s.server.listener is None
+
+
+def test_a_bug_in_one_direction_of_a_splice_is_raised_not_swallowed() -> None:
+    # A failure of the streams (GotorError) just ends the splice; anything else is a bug
+    # of ours: both streams are aborted and the error reaches the runtime's report.
+    world = World(1)
+    rt = Network(world, tls=False).add_host("h").runtime
+
+    class Fake:
+        peer = local = ("", 0)
+
+        def __init__(self, bug: bool) -> None:
+            self.bug, self.aborted = bug, Event(rt)
+
+        async def read(self, max_bytes: int = 65536) -> bytes:
+            if self.bug:
+                raise TypeError("a bug in the stream code")
+            await self.aborted.wait()
+            raise ClosedError("aborted")
+
+        def write(self, data: bytes) -> None: ...
+        async def drain(self) -> None: ...
+        def write_eof(self) -> None: ...
+        async def aclose(self) -> None: ...
+
+        def abort(self) -> None:
+            self.aborted.set()
+
+    a, b = Fake(bug=True), Fake(bug=False)
+
+    async def main() -> BaseException | None:
+        try:
+            await splice(rt, a, b)  # type: ignore[arg-type]
+        except TypeError as exc:
+            return exc
+        return None
+
+    task = rt.spawn(main(), name="main")
+    world.run(until=10)
+    assert isinstance(task.result(), TypeError)
+    assert a.aborted.is_set() and b.aborted.is_set()
