@@ -22,7 +22,7 @@ from enum import IntEnum
 from typing import ClassVar
 
 from gotor.cells.chan import CELL_BODY_LEN
-from gotor.cells.common import Message
+from gotor.cells.common import Message, enum_or_int
 from gotor.errors import LocalError, ProtocolError
 
 RELAY_HEADER_LEN = 11
@@ -83,6 +83,12 @@ class RelayCmd(IntEnum):
     PADDING_NEGOTIATED = 42
     XOFF = 43
     XON = 44
+
+
+def relay_cmd_name(cmd: int) -> str:
+    """A relay command's name for messages (``relay command N`` if unknown)."""
+    named = enum_or_int(RelayCmd, cmd)
+    return named.name if isinstance(named, RelayCmd) else f"relay command {cmd}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from gotor.cells.chan import ChanCell, DestroyReason
-from gotor.cells.relay import RelayMsg
+from gotor.cells.relay import RelayMsg, relay_cmd_name
 from gotor.cells.relaymsg import Begin, BeginDir, Resolve, ResolvedAnswer
 from gotor.circuit.machine import (
     CircEvent,
@@ -36,7 +36,6 @@ from gotor.circuit.machine import (
     StreamMsg,
     TruncatedAt,
     WindowOpened,
-    relay_cmd_name,
 )
 from gotor.circuit.params import CircParams, HopSpec
 from gotor.errors import ChannelError, CircuitError, LocalError, ProtocolError, Timeout

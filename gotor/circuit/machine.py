@@ -41,7 +41,6 @@ from enum import Enum, auto
 
 from gotor.cells.chan import ChanCell, ChanCmd, DestroyReason
 from gotor.cells.chanmsg import Create2, Created2, CreatedFast, CreateFast, Destroy
-from gotor.cells.common import enum_or_int
 from gotor.cells.relay import (
     PADDING_ZERO_PREFIX,
     RELAY_DATA_MAX,
@@ -49,6 +48,7 @@ from gotor.cells.relay import (
     RelayMsg,
     decode_relay_payload,
     encode_relay_payload,
+    relay_cmd_name,
 )
 from gotor.cells.relaymsg import (
     Extend2,
@@ -147,11 +147,6 @@ _CONTROL_ALLOWED: dict[CircState, frozenset[int]] = {
 STREAM_CMDS = frozenset({RelayCmd.DATA, RelayCmd.END, RelayCmd.CONNECTED, RelayCmd.SENDME,
                          RelayCmd.RESOLVED, RelayCmd.XON, RelayCmd.XOFF})
 _DATA = int(RelayCmd.DATA)
-
-
-def relay_cmd_name(cmd: int) -> str:
-    named = enum_or_int(RelayCmd, cmd)
-    return named.name if isinstance(named, RelayCmd) else f"relay command {cmd}"
 
 
 class CircuitMachine:

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from enum import Enum, auto
 
 from gotor.cells.common import IpAddress
-from gotor.cells.relay import RELAY_DATA_MAX, RelayCmd
+from gotor.cells.relay import RELAY_DATA_MAX, RelayCmd, relay_cmd_name
 from gotor.cells.relaymsg import Connected, End, Resolved, ResolvedAnswer
 from gotor.errors import LocalError, ProtocolError
 
@@ -96,13 +96,6 @@ _ALLOWED: dict[StreamState, frozenset[int]] = {
 _DATA = int(RelayCmd.DATA)
 
 
-def _name(cmd: int) -> str:
-    try:
-        return RelayCmd(cmd).name
-    except ValueError:
-        return f"relay command {cmd}"
-
-
 class StreamMachine:
     """The protocol state of one stream (see the module docstring)."""
 
@@ -126,7 +119,7 @@ class StreamMachine:
         if cmd == _DATA and self.state is StreamState.OPEN:  # the hot path first
             return self._on_data(data)
         if cmd not in _ALLOWED[self.state]:
-            raise ProtocolError(f"unexpected {_name(cmd)} on a stream in state {self.state.name}")
+            raise ProtocolError(f"unexpected {relay_cmd_name(cmd)} on a stream in state {self.state.name}")
         return self._handlers[cmd](data)
 
     def _on_connected(self, data: bytes) -> StreamEvent:
@@ -224,7 +217,7 @@ class HalfClosedStream:
         elif cmd == RelayCmd.CONNECTED and self.connected_pending:
             self.connected_pending = False
         else:
-            raise ProtocolError(f"{_name(cmd)} on a closed stream beyond what it could owe")
+            raise ProtocolError(f"{relay_cmd_name(cmd)} on a closed stream beyond what it could owe")
         return False
 
     def circuit_closed(self, error: object) -> None:
