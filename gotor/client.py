@@ -300,16 +300,18 @@ class TorClient:
 
     async def aclose(self) -> None:
         """Stop everything the client started; idempotent."""
-        self._closed = True
-        if self._listener is not None:
-            await self._listener.aclose()
-            self._listener = None
+        self._closed = True  # from now on, new SOCKS connections are turned away
+        # The connections first: a listener may wait for its connections when it closes
+        # (asyncio's does since Python 3.12), and a spliced one lasts as long as its circuit.
         conns = list(self._socks_conns)
         tasks = [task for task, _ in conns]
         if self._refresh is not None:
             tasks.append(self._refresh)
         for task in tasks:
             task.cancel("client closed")
+        if self._listener is not None:
+            await self._listener.aclose()
+            self._listener = None
         if self._circmgr is not None:
             await self._circmgr.aclose()
         await wait_finished(self._rt, tasks)
@@ -426,6 +428,8 @@ class TorClient:
         # cancel it wherever it is (waiting for a circuit, splicing).
         if self._socks is None:
             raise LocalError("SOCKS is not set up")
+        if self._closed:
+            return  # accepted while the client closes: not served
         task = self._rt.spawn(self._socks.handle(conn), name="socks-conn")
         record = (task, self._rt.waiter())
         self._socks_conns.append(record)

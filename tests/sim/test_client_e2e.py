@@ -20,7 +20,7 @@ from client_sim import (
     socks_address_text,
 )
 
-from gotor import BootstrapEvent, CircuitConfig, StreamError, TorClient
+from gotor import BootstrapEvent, CircuitConfig, GotorError, StreamError, TorClient
 from gotor.cells.relaymsg import EndReason
 from gotor.circmgr import UNBOUND
 from gotor.socks import Reply
@@ -258,3 +258,66 @@ def test_closing_the_client_leaves_no_task_behind(sim: ClientSim, tmp_path: Path
 
     sim.run(main())
     assert left == ["test"]
+
+
+class _WaitingListeners:
+    """The client's runtime, except that closing a listener waits until the handlers of
+    its connections have ended, as asyncio's ``Server.wait_closed`` does since Python
+    3.12 (3.11's returned at once; simnet's listener does not wait either)."""
+
+    def __init__(self, rt: Any) -> None:
+        self._rt = rt
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._rt, name)
+
+    async def listen(self, host: str, port: int, handler: Any, **kw: Any) -> Any:
+        active: list[int] = [0]
+
+        async def counted(stream: Any) -> None:
+            active[0] += 1
+            try:
+                await handler(stream)
+            finally:
+                active[0] -= 1
+
+        inner = await self._rt.listen(host, port, counted, **kw)
+        rt = self._rt
+
+        class Listener:
+            address = inner.address
+
+            async def aclose(self) -> None:
+                await inner.aclose()
+                while active[0]:
+                    await rt.sleep(0.1)
+
+        return Listener()
+
+
+def test_closing_ends_socks_connections_even_if_the_listener_waits_for_them(
+        sim: ClientSim, tmp_path: Path) -> None:
+    # With open SOCKS connections (one spliced, one waiting for its exit), leaving the
+    # client must not wait for them before it ends them: it used to close the listener
+    # first, and a listener that waits for its connections then waited for ever.
+    app = sim.net.add_host("app-close")
+
+    async def main() -> tuple[float, bytes]:
+        config = sim.config(tmp_path)
+        async with TorClient(_WaitingListeners(sim.rt), config) as client:  # type: ignore[arg-type]
+            proxy = client.socks_address
+            assert proxy is not None
+            _, spliced, _ = await socks5(app.runtime, proxy, WEB, 80)  # idle
+            pending = await app.runtime.connect(*proxy)
+            pending.write(b"\x05\x01\x00\x05\x01\x00\x03\x15blackhole.simnet.test\x00\x50")
+            await sim.rt.sleep(1)
+            start = sim.rt.now()
+        took = sim.rt.now() - start
+        try:
+            rest = await spliced.read()
+        except GotorError:
+            rest = b"<reset>"
+        return took, rest
+
+    took, rest = sim.run(main(), limit=600)
+    assert took < 30 and rest in (b"", b"<reset>")  # the application saw its connection end
