@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -32,16 +33,40 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-# One encoder for every record: json.dumps with non-default options builds a new one per call.
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+_quote = json.encoder.encode_basestring_ascii   # what _ENCODER does to a str
+
+# A record's text is exactly ``_ENCODER.encode(record)`` (sorted keys, no
+# whitespace), but built by hand: encoding a whole dict per record (a sort, a
+# fresh C encoder per call) was most of the trace's cost per record.  A record's
+# layout (the sorted keys, and which value goes where) depends only on its field
+# names, which come from a few dozen call sites, so each layout is built once.
+_Layout = tuple[str, Callable[[list[Any]], tuple[Any, ...]]]
+_LAYOUTS: dict[tuple[str, ...], _Layout] = {}
+
+
+def _layout(names: tuple[str, ...]) -> _Layout:
+    """A format string with one %s per key, and a picker that takes the values
+    (fields, then t, node, ev) in key order."""
+    n = len(names)
+    # t, node and ev follow the fields and win over fields of the same name.
+    where = {k: i for i, k in enumerate(names)} | {"t": n, "node": n + 1, "ev": n + 2}
+    keys = sorted(where)
+    fmt = "{" + ",".join(_quote(k).replace("%", "%%") + ":%s" for k in keys) + "}"
+    return fmt, itemgetter(*(where[k] for k in keys))
 
 
 def encode_record(t: float, node: str, event: str, fields: dict[str, Any]) -> str:
-    record = {k: v if type(v) is str or type(v) is int else _jsonable(v) for k, v in fields.items()}
-    record["t"] = round(float(t), 9)
-    record["node"] = node
-    record["ev"] = event
-    return _ENCODER.encode(record)
+    names = tuple(fields)
+    layout = _LAYOUTS.get(names)
+    if layout is None:
+        layout = _LAYOUTS[names] = _layout(names)
+    fmt, pick = layout
+    # str and int (not bool, not IntEnum: their JSON differs from %s) are the common case.
+    values: list[Any] = [_quote(v) if type(v) is str else v if type(v) is int
+                         else _ENCODER.encode(_jsonable(v)) for v in fields.values()]
+    values += (float.__repr__(round(float(t), 9)), _quote(node), _quote(event))
+    return fmt % pick(values)
 
 
 class TraceRecorder:
