@@ -9,6 +9,7 @@ from fabric_helpers import events, read_all, run, two_hosts
 
 from gotor.errors import LocalError, NetworkError
 from gotor.runtime.api import ByteStream
+from simnet.link import digest
 from simnet.net import EPHEMERAL_FIRST, Network
 from simnet.world import World
 
@@ -115,7 +116,7 @@ def test_trace_records_connection_life() -> None:
         ("b", "listen"), ("a", "connect"), ("b", "accept"), ("b", "recv"), ("b", "fin"),
         ("b", "reset"), ("a", "reset")]
     recv = records[3]
-    assert recv["n"] == 3 and len(recv["sha"]) == 16
+    assert recv["n"] == 3 and recv["sha"] == digest(b"abc") == "352441c2"  # CRC-32 of b"abc"
     assert records[5]["by"] == "local" and records[6]["by"] == "peer"
     assert [r["t"] for r in records] == sorted(r["t"] for r in records)
 
