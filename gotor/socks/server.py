@@ -190,9 +190,9 @@ async def splice(rt: Runtime, a: ByteStream, b: ByteStream) -> None:
         b.abort()
         raise
     if failed:
-        if not isinstance(failed[0], GotorError):
+        if isinstance(failed[0], Exception) and not isinstance(failed[0], GotorError):
             raise failed[0]  # a bug of ours, not a failed stream: both are aborted; report it
-        return
+        return  # a failed stream, or a direction cancelled from outside
     for stream in (a, b):
         await _send_and_close(rt, stream, b"")
 

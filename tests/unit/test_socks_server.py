@@ -355,3 +355,18 @@ def test_a_bug_in_one_direction_of_a_splice_is_raised_not_swallowed() -> None:
     world.run(until=10)
     assert isinstance(task.result(), TypeError)
     assert a.aborted.is_set() and b.aborted.is_set()
+
+    # A direction cancelled from outside (its host going down) is no bug: the splice
+    # ends quietly, as for a failed stream.
+    c, d = Fake(bug=False), Fake(bug=False)
+    quiet = rt.spawn(splice(rt, c, d), name="quiet")  # type: ignore[arg-type]
+
+    async def cancel_one_direction() -> None:
+        await rt.sleep(1)
+        (pump,) = [t for t in rt._tasks.values() if t.name == "splice a->b"]
+        pump.cancel("host down")
+
+    rt.spawn(cancel_one_direction(), name="canceller")
+    world.run(until=20)
+    assert quiet.done() and quiet.exception() is None
+    assert c.aborted.is_set() and d.aborted.is_set()
