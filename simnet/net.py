@@ -554,12 +554,13 @@ class Network:
     def accept(self, pipe: Pipe, ends: tuple[Address, Address]) -> SimStream | None:
         """The final ACK arrived: hand the connection to the listener, or reset it."""
         client, server = ends
-        dst = pipe.dst
+        dst, back = pipe.dst, pipe.reverse
+        assert back is not None  # linked until the connection is done, long after OPEN
         listener = dst.find_listener(*server) if dst.alive else None
         if listener is None:
-            pipe.reverse.send_rst()
+            back.send_rst()
             return None
-        stream = SimStream(dst, pipe.label, server, client, pipe.reverse, pipe, owns_port=False)
+        stream = SimStream(dst, pipe.label, server, client, back, pipe, owns_port=False)
         self.trace(dst, "accept", conn=pipe.label)
         listener.spawn(stream)
         return stream
