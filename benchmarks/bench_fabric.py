@@ -8,7 +8,7 @@ wall second, and the ratio to bare SimPy doing the same number of timeouts.
 (c) memory per idle connection (tracemalloc), with and without its reader task.
 Events are SimPy events processed (counted by wrapping ``env.step``, in the
 baseline too); the baseline is the best of three runs (the machine is shared).
-(a) and (b) are also run with tracing off (no SHA-256 of delivered bytes, no
+(a) and (b) are also run with tracing off (no CRC-32 of delivered bytes, no
 JSON records) to separate the fabric's own cost from the trace's.
 Prints figures; asserts nothing.
 """
