@@ -327,6 +327,11 @@ class Channel:
             reason = f"connection failed: {err}"
         except Cancelled:
             return  # closed locally
+        except BaseException as err:
+            # A bug (in a circuit's cell handling, say): end the channel so that no
+            # circuit on it waits for ever, and let the runtime report the error.
+            self._shutdown(f"internal error: {err!r}", graceful=False)
+            raise
         self._shutdown(reason, graceful=False)
 
     async def _read_cells(self, buf: bytearray) -> str:

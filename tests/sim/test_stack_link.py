@@ -234,3 +234,35 @@ def test_pool_refuses_another_ed25519_identity_for_a_known_relay() -> None:
         return str(info.value)
 
     assert "Ed25519 identity" in w.run(main())
+
+
+def test_a_bug_in_a_circuit_closes_the_channel_and_is_still_reported() -> None:
+    # The reader task must not die and leave the channel open with every other circuit
+    # on it waiting for cells that no longer come; the bug itself is not hidden.
+    class Buggy(Sink):
+        def cell_received(self, cell: ChanCell) -> None:
+            raise RuntimeError("a bug in the circuit code")
+
+    w = stack_world(n_relays=1, misbehave={0: Misbehave(
+        inject=cells((0x8000_0001, ChanCmd.RELAY, b"")))})
+    out: list[tuple[Channel, Sink]] = []
+
+    async def main() -> None:
+        chan = await Channel.connect(w.rt, w.relays[0].target())
+        chan._sinks[0x8000_0001] = Buggy()  # the ID the relay's stray cell names
+        other = Sink()
+        chan.open_circuit_slot(other)
+        out.append((chan, other))
+        await w.rt.sleep(2)
+
+    async def start() -> None:
+        await w.relays[0].start()
+        await main()
+
+    task = w.rt.spawn(start(), name="test")
+    w.world.run(until=60)
+    assert task.done() and task.exception() is None
+    chan, other = out[0]
+    assert chan.closed and "RuntimeError" in (chan.close_reason or "")
+    assert other.closed == [chan.close_reason]
+    assert any("a bug in the circuit code" in e for e in w.world.errors), w.world.errors
