@@ -38,7 +38,14 @@ from gotor.circuit.machine import (
     WindowOpened,
 )
 from gotor.circuit.params import CircParams, HopSpec
-from gotor.errors import ChannelError, CircuitError, LocalError, ProtocolError, Timeout
+from gotor.errors import (
+    Cancelled,
+    ChannelError,
+    CircuitError,
+    LocalError,
+    ProtocolError,
+    Timeout,
+)
 from gotor.link.channel import Channel, ChanTarget
 from gotor.link.pool import ChannelPool
 from gotor.runtime.api import Runtime, Waiter
@@ -125,6 +132,11 @@ class Circuit:
             err = CircuitError(f"circuit {self.name}: extending to {hop.name} timed out")
             self._fail(err, send_destroy=True)
             raise err from None
+        except Cancelled:
+            if self._machine.state is CircState.EXTENDING:
+                # Half extended, it could take no stream and no other extension.
+                self.close(f"extension to {hop.name} abandoned")
+            raise
 
     async def _create(self, first: Hop) -> None:
         if isinstance(first, HopSpec):

@@ -420,3 +420,23 @@ def test_create_then_extend_one_hop_at_a_time() -> None:
     hops, err = w.run(main())
     assert hops == 2 and "timed out" in str(err)
     assert w.relays[0].stats["destroy_in"] == 1
+
+
+def test_an_abandoned_extension_closes_the_circuit() -> None:
+    # As a timed-out one: a circuit left EXTENDING would take no stream and no other
+    # extension, yet stay open at the relays.
+    w = stack_world(misbehave={2: Misbehave(stall_before_created=True)})
+
+    async def main() -> tuple[bool, str | None]:
+        pool = ChannelPool(w.rt)
+        circ = await build_circuit(w.rt, pool, [w.relays[0].hop(), w.relays[1].hop()], V1)
+        task = w.rt.spawn(circ.extend(w.relays[2].hop()), name="extend")
+        await w.rt.sleep(1)
+        task.cancel("the caller gave up")
+        await wait_finished(w.rt, [task])
+        await w.rt.sleep(1)
+        return circ.closed, circ.close_reason
+
+    closed, reason = w.run(main())
+    assert closed and reason is not None and reason.endswith(" abandoned")
+    assert w.relays[0].stats["destroy_in"] == 1
