@@ -81,7 +81,7 @@ def pop_bytes(chunks: deque[bytes], n: int) -> bytes:
 
 
 def digest(data: bytes) -> str:
-    """The digest traced for delivered bytes (the ``sha`` field of ``recv`` records).
+    """The digest traced for delivered bytes (the ``crc`` field of ``recv`` records).
 
     CRC-32: the trace must show that two runs delivered different bytes, not
     resist forgery, and CRC-32 costs a third of SHA-256 on a 64 KiB read (SHA-256
@@ -593,7 +593,7 @@ class SimStream:
             inp, net = self.inp, self.host.network
             inp.advertise(self._consumed, net.env.now + net.one_way(inp.dst, inp.src))
         if self.trace_reads:
-            self._trace("recv", n=n, sha=digest(data))
+            self._trace("recv", n=n, crc=digest(data))
         return data
 
     def _reset_peer(self) -> None:

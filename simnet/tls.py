@@ -90,7 +90,7 @@ class _Session:
 
     def _delivered(self, data: bytes) -> bytes:
         if data:
-            self._trace("recv", n=len(data), sha=digest(data))
+            self._trace("recv", n=len(data), crc=digest(data))
         elif not self._eof:
             self._eof = True
             self._trace("fin")

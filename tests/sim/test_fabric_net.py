@@ -117,7 +117,7 @@ def test_trace_records_connection_life() -> None:
         ("b", "listen"), ("a", "connect"), ("b", "accept"), ("b", "recv"), ("b", "fin"),
         ("b", "reset"), ("a", "reset")]
     recv = records[3]
-    assert recv["n"] == 3 and recv["sha"] == digest(b"abc") == "352441c2"  # CRC-32 of b"abc"
+    assert recv["n"] == 3 and recv["crc"] == digest(b"abc") == "352441c2"  # CRC-32 of b"abc"
     assert records[5]["by"] == "local" and records[6]["by"] == "peer"
     assert [r["t"] for r in records] == sorted(r["t"] for r in records)
 

@@ -36,8 +36,8 @@ def reference(t: float, node: str, event: str, fields: dict[str, Any]) -> str:
 
 
 def test_typical_records() -> None:
-    assert encode_record(1.2345678912, "h1", "recv", {"conn": "a>b", "n": 3, "sha": "00ff"}) == (
-        '{"conn":"a>b","ev":"recv","n":3,"node":"h1","sha":"00ff","t":1.234567891}')
+    assert encode_record(1.2345678912, "h1", "recv", {"conn": "a>b", "n": 3, "crc": "00ff"}) == (
+        '{"conn":"a>b","crc":"00ff","ev":"recv","n":3,"node":"h1","t":1.234567891}')
     assert encode_record(0, "net", "heal", {}) == '{"ev":"heal","node":"net","t":0.0}'
     odd = {"t": 9, "ev": "shadowed", "%s": "%d", "flag": True, "none": None, "kind": _Kind.DATA,
            "raw": b"\x00\x01", "path": ("x", [1.0000000001, b"\xff"]), "big": 10**30,
