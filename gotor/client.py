@@ -348,7 +348,8 @@ class TorClient:
                 self._rt, self.config.stream_config.connect_timeout,
                 self._attempts(port, isolation, _connect_action,
                                lambda c, t: c.open_stream(host, port, timeout_s=t)),
-                what=f"connecting to {host}:{port}")
+                what=f"connecting to {host}:{port}",
+                discard=lambda opened: opened[0].abort())
         except GotorError:
             self.stats.streams_failed += 1
             raise

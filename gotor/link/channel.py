@@ -140,7 +140,8 @@ class Channel:
         """
         try:
             return await timeout(rt, timeout_s, cls._open(rt, target),
-                                 what=f"channel to {target.host}:{target.port}")
+                                 what=f"channel to {target.host}:{target.port}",
+                                 discard=lambda chan: chan.close("opened for nobody"))
         except Timeout:
             raise ChannelError(
                 f"link handshake with {target.host}:{target.port} timed out after "

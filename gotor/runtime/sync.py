@@ -10,7 +10,7 @@ was woken loses nothing — it passes the wake-up on to the next waiter.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, Generic, TypeVar
 
 from gotor.errors import Cancelled, ClosedError, LocalError, Timeout
@@ -163,14 +163,19 @@ class Lock:
 
 
 async def timeout(rt: Runtime, seconds: float, coro: Coroutine[Any, Any, T],
-                  *, what: str = "operation") -> T:
+                  *, what: str = "operation",
+                  discard: Callable[[T], object] | None = None) -> T:
     """Run ``coro`` with a deadline; raise :class:`~gotor.errors.Timeout` if it passes.
 
     The coroutine runs as a child task that is cancelled at the deadline (its
-    ``finally`` blocks run); if the caller is cancelled, so is the child.
+    ``finally`` blocks run); if the caller is cancelled, so is the child.  A child
+    may still finish with a value its caller never receives (it ended in the same
+    instant the caller was cancelled): ``discard`` gets that value, so that an open
+    connection or stream is closed instead of dropped.
     """
     task = rt.spawn(coro, name=f"timeout:{what}")
     expired = False
+    delivered = False
 
     def expire() -> None:
         nonlocal expired
@@ -180,15 +185,25 @@ async def timeout(rt: Runtime, seconds: float, coro: Coroutine[Any, Any, T],
 
     handle = rt.call_later(seconds, expire)
     try:
-        return await task
+        value = await task
+        delivered = True
+        return value
     except Cancelled:
         if expired and task.done() and task.cancelled():
             raise Timeout(f"{what} timed out after {seconds:g} s") from None
         raise
     finally:
         handle.cancel()
-        if not task.done():
-            task.cancel("caller cancelled")
+        if not delivered:
+            if not task.done():
+                task.cancel("caller cancelled")
+            if discard is not None:
+                task.add_done_callback(lambda t: _discard_value(t, discard))
+
+
+def _discard_value(task: Task[T], discard: Callable[[T], object]) -> None:
+    if task.exception() is None:
+        discard(task.result())
 
 
 async def wait_finished(rt: Runtime, tasks: Iterable[Task[Any]]) -> None:

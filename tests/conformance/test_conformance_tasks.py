@@ -11,6 +11,7 @@ import pytest
 from conformance_harness import Ctx, Harness
 
 from gotor.errors import Cancelled, ClosedError, LocalError, Timeout
+from gotor.runtime.api import Task
 from gotor.runtime.sync import Event, Lock, Queue, timeout
 
 
@@ -97,6 +98,34 @@ def test_timeout_returns_value_in_time(harness: Harness) -> None:
         return await timeout(c.rt, 5, quick())
 
     assert harness.run(main) == "done"
+
+
+def test_timeout_hands_a_result_nobody_receives_to_discard(harness: Harness) -> None:
+    """The child finishes (say, with an open connection) in the very step its caller
+    is cancelled: the result must reach ``discard`` rather than be dropped open."""
+    async def main(c: Ctx) -> tuple[str, list[str]]:
+        discarded: list[str] = []
+        callers: list[Task[str]] = []
+
+        async def child() -> str:
+            await c.rt.sleep(0.01)
+            callers[0].cancel("gave up")   # the caller is cancelled as we finish
+            return "connection"
+
+        async def caller() -> str:
+            return await timeout(c.rt, 5, child(), discard=discarded.append)
+
+        callers.append(c.rt.spawn(caller(), name="caller"))
+        try:
+            await callers[0]
+        except Cancelled:
+            outcome = "cancelled"
+        else:
+            outcome = "delivered"
+        await c.rt.sleep(0.01)
+        return outcome, discarded
+
+    assert harness.run(main) == ("cancelled", ["connection"])
 
 
 def test_cancel_sleeping_task_runs_finally(harness: Harness) -> None:
