@@ -66,7 +66,7 @@ from gotor.guard import GuardManager
 from gotor.guard_store import SqliteGuardStore
 from gotor.link.pool import ChannelPool
 from gotor.netdir import NetDir
-from gotor.runtime.api import ByteStream, Listener, Runtime, Task, Waiter
+from gotor.runtime.api import ByteStream, Runtime, Task
 from gotor.runtime.sync import timeout, wait_finished
 from gotor.socks import Isolation, SocksServer
 from gotor.stream import Stream
@@ -214,8 +214,6 @@ class TorClient:
         self._dir: DirClient | None = None
         self._refresh: Task[None] | None = None
         self._socks: SocksServer | None = None
-        self._listener: Listener | None = None
-        self._socks_conns: list[tuple[Task[None], Waiter[None]]] = []
         self._closed = False
 
     # --- views ------------------------------------------------------------------------
@@ -300,29 +298,21 @@ class TorClient:
 
     async def aclose(self) -> None:
         """Stop everything the client started; idempotent."""
-        self._closed = True  # from now on, new SOCKS connections are turned away
-        # The connections first: a listener may wait for its connections when it closes
-        # (asyncio's does since Python 3.12), and a spliced one lasts as long as its circuit.
-        conns = list(self._socks_conns)
-        tasks = [task for task, _ in conns]
+        self._closed = True
+        if self._socks is not None:
+            await self._socks.aclose()
         if self._refresh is not None:
-            tasks.append(self._refresh)
-        for task in tasks:
-            task.cancel("client closed")
-        if self._listener is not None:
-            await self._listener.aclose()
-            self._listener = None
+            self._refresh.cancel("client closed")
         if self._circmgr is not None:
             await self._circmgr.aclose()
-        await wait_finished(self._rt, tasks)
+        if self._refresh is not None:
+            await wait_finished(self._rt, [self._refresh])
         if self._pool is not None:
             try:
                 await timeout(self._rt, CLOSE_TIMEOUT, self._pool.aclose("client closed"),
                               what="closing the channels")
             except Timeout:
                 pass  # a relay that never finishes the TLS close: its task dies with the link
-        for _, done in conns:
-            await done  # the listener's handler tasks are past their work too
         if self._store is not None:
             self._store.close()
             self._store = None
@@ -421,27 +411,7 @@ class TorClient:
         self._socks = SocksServer(self._rt, self._socks_connect, resolve=self._socks_resolve,
                                   resolve_ptr=self._socks_resolve_ptr,
                                   handshake_timeout=self.config.socks_handshake_timeout)
-        self._listener = await self._rt.listen(host, port, self._serve_socks)
-        self.socks_address = self._listener.address
-
-    async def _serve_socks(self, conn: ByteStream) -> None:
-        # The connection's work runs as a task of ours, so that closing the client can
-        # cancel it wherever it is (waiting for a circuit, splicing).
-        if self._socks is None:
-            raise LocalError("SOCKS is not set up")
-        if self._closed:
-            return  # accepted while the client closes: not served
-        task = self._rt.spawn(self._socks.handle(conn), name="socks-conn")
-        record = (task, self._rt.waiter())
-        self._socks_conns.append(record)
-        try:
-            await wait_finished(self._rt, [task])
-        finally:
-            self._socks_conns.remove(record)
-            record[1].set_if_pending(None)
-        error = task.exception()
-        if error is not None and not task.cancelled():
-            raise error  # a bug in the SOCKS server: let the runtime report it
+        self.socks_address = (await self._socks.start(host, port)).address
 
     async def _socks_connect(self, host: str, port: int,
                              isolation: Isolation | None) -> ByteStream:

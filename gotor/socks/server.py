@@ -16,7 +16,9 @@ For each application connection, :class:`SocksServer`:
    directions are done — or aborts both at once when either fails.
 
 No request ever crashes the server: every failure of one connection ends
-that connection only.
+that connection only.  Each connection's work runs as a task of the server, so
+that :meth:`SocksServer.aclose` can end it wherever it is (waiting for a
+circuit, splicing).
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from gotor.errors import Cancelled, GotorError, LocalError
-from gotor.runtime.api import ByteStream, Listener, Runtime, Task
-from gotor.runtime.sync import timeout
+from gotor.runtime.api import ByteStream, Listener, Runtime, Task, Waiter
+from gotor.runtime.sync import timeout, wait_finished
 from gotor.socks.machine import (
     Isolation,
     Reply,
@@ -65,18 +67,47 @@ class SocksServer:
         self.handshake_timeout = handshake_timeout
         self.allow_socks4 = allow_socks4
         self.listener: Listener | None = None
+        self._conns: list[tuple[Task[None], Waiter[None]]] = []
+        self._closing = False
 
     async def start(self, host: str, port: int) -> Listener:
         """Listen on ``host:port`` (port 0: any); the listener's ``address`` says where."""
-        if self.listener is not None:
-            raise LocalError("the SOCKS server is already listening")
-        self.listener = await self._rt.listen(host, port, self.handle)
+        if self.listener is not None or self._closing:
+            raise LocalError("the SOCKS server is already listening, or closed")
+        self.listener = await self._rt.listen(host, port, self._serve)
         return self.listener
 
     async def aclose(self) -> None:
+        """End every connection, then stop listening; idempotent.
+
+        The connections first: a listener may wait for its connections when it
+        closes (asyncio's does since Python 3.12), and a spliced one lasts as long
+        as its circuit.  Connections accepted meanwhile are turned away.
+        """
+        self._closing = True
+        conns = list(self._conns)
+        for task, _ in conns:
+            task.cancel("SOCKS server closed")
         if self.listener is not None:
             await self.listener.aclose()
             self.listener = None
+        for _, done in conns:
+            await done  # the listener's handler tasks are past their work too
+
+    async def _serve(self, conn: ByteStream) -> None:
+        if self._closing:
+            return  # accepted while the server closes: not served
+        task = self._rt.spawn(self.handle(conn), name="socks-conn")
+        record = (task, self._rt.waiter())
+        self._conns.append(record)
+        try:
+            await wait_finished(self._rt, [task])
+        finally:
+            self._conns.remove(record)
+            record[1].set_if_pending(None)
+        error = task.exception()
+        if error is not None and not task.cancelled():
+            raise error  # a bug in the SOCKS server: let the runtime report it
 
     async def handle(self, client: ByteStream) -> None:
         """Serve one application connection to its end."""
