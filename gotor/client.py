@@ -67,7 +67,7 @@ from gotor.guard_store import SqliteGuardStore
 from gotor.link.pool import ChannelPool
 from gotor.netdir import NetDir
 from gotor.runtime.api import ByteStream, Runtime, Task
-from gotor.runtime.sync import timeout, wait_finished
+from gotor.runtime.sync import Event, timeout, wait_finished
 from gotor.socks import Isolation, SocksServer
 from gotor.stream import Stream
 
@@ -214,6 +214,7 @@ class TorClient:
         self._dir: DirClient | None = None
         self._refresh: Task[None] | None = None
         self._socks: SocksServer | None = None
+        self._started = Event(rt)
         self._closed = False
 
     # --- views ------------------------------------------------------------------------
@@ -241,12 +242,16 @@ class TorClient:
         await self.aclose()
 
     async def start(self) -> None:
-        """Bootstrap, then start the directory refresh, the circuit manager and SOCKS."""
+        """Open the SOCKS port, bootstrap, then start the directory refresh and the
+        circuit manager.  The port opens first, as C tor's SocksPort does: an
+        application may connect while the client bootstraps, and its request waits
+        for the bootstrap (within the stream connect timeout)."""
+        if self.config.socks is not None:
+            await self._start_socks(*self.config.socks)
         await self.bootstrap()
         self._refresh = self._require_dir().start_refresh()
         self.circmgr.start()
-        if self.config.socks is not None:
-            await self._start_socks(*self.config.socks)
+        self._started.set()
 
     async def bootstrap(self) -> None:
         """Directory information (BootstrapError if no source gives it), then a first
@@ -413,11 +418,18 @@ class TorClient:
                                   handshake_timeout=self.config.socks_handshake_timeout)
         self.socks_address = (await self._socks.start(host, port)).address
 
+    async def _until_started(self) -> None:
+        """What a SOCKS request does first: wait until the client has started."""
+        await timeout(self._rt, self.config.stream_config.connect_timeout,
+                      self._started.wait(), what="waiting for the bootstrap")
+
     async def _socks_connect(self, host: str, port: int,
                              isolation: Isolation | None) -> ByteStream:
+        await self._until_started()
         return await self.connect(host, port, isolation=isolation)
 
     async def _socks_resolve(self, host: str, isolation: Isolation | None) -> str:
+        await self._until_started()
         answers = await self.resolve(host, isolation=isolation)
         if not answers:
             raise StreamError(f"no address for {host}", end_reason=EndReason.RESOLVEFAILED)

@@ -7,7 +7,8 @@ Reads the torrc subset of :mod:`gotor.torrc` (``DirAuthority``, ``SocksPort``,
 with a warning), bootstraps a :class:`~gotor.client.TorClient` on the
 production :class:`~gotor.runtime.aio.AsyncioRuntime`, logs its progress in C
 tor's words (``Bootstrapped 100% (done): Done``) and serves SOCKS until
-SIGINT or SIGTERM, then closes every circuit and exits 0.  As C tor does, a
+SIGINT or SIGTERM (the SOCKS port opens before the bootstrap, as C tor's: early
+requests wait for it), then closes every circuit and exits 0.  As C tor does, a
 bootstrap that fails (no authority reachable yet) is retried, with a growing
 delay, until it succeeds or the process is told to stop.  A torrc that cannot
 be used is one line on stderr and exit status 1; no traceback ever reaches

@@ -321,3 +321,32 @@ def test_closing_ends_socks_connections_even_if_the_listener_waits_for_them(
 
     took, rest = sim.run(main(), limit=600)
     assert took < 30 and rest in (b"", b"<reset>")  # the application saw its connection end
+
+
+def test_the_socks_port_opens_before_the_bootstrap_and_early_requests_wait_for_it(
+        sim: ClientSim, tmp_path: Path) -> None:
+    # As C tor's SocksPort: an application that connects while the client is still
+    # bootstrapping (gotor run has just started) is served once the client can, not
+    # refused because the port opened only after "Bootstrapped 100%".
+    app = sim.net.add_host("app-early")
+    config = sim.config(tmp_path)
+    early: list[tuple[float, int, bytes]] = []
+
+    async def application() -> None:
+        await app.runtime.sleep(0.01)  # the client has only just been started
+        code, conn, _ = await socks5(app.runtime, config.socks, WEB, 80)  # type: ignore[arg-type]
+        conn.write(request(1000, "early"))
+        early.append((app.runtime.now(), code, body_of(await read_all(conn), 1000, "early")))
+
+    async def main() -> float:
+        app.runtime.spawn(application(), name="early-app")
+        async with TorClient(sim.rt, config) as client:
+            ready = sim.rt.now()
+            assert client.netdir is not None
+            while not early:
+                await sim.rt.sleep(0.1)
+        return ready
+
+    ready = sim.run(main())
+    [(answered, code, body)] = early
+    assert code == 0 and len(body) == 1000 and answered > ready
