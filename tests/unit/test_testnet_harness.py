@@ -28,7 +28,14 @@ from gotor.tools import testnet
 from gotor.tools.testnet import keys, procs, torrcgen
 from gotor.tools.testnet.content import file_content, write_files
 from gotor.tools.testnet.model import EXTRA_DNS_NAMES, Network, NetworkSpec, Node, Role
-from gotor.tools.testnet.network import _listed, _md_digests, _nodes, add_client
+from gotor.tools.testnet.network import (
+    _b64_id,
+    _listed,
+    _md_digests,
+    _nodes,
+    add_client,
+    exits_missing_relays,
+)
 from gotor.tools.testnet.services import dns_answer
 
 GOTOR = Path(__file__).resolve().parents[2] / "gotor"
@@ -348,6 +355,22 @@ def test_listed_relays_and_flags_from_a_consensus() -> None:
     assert _listed(text) == {"K9J2kSwbIDtPZB8nfioKvUK4Y+Q": {"Exit", "Fast", "Running", "Valid"},
                              "QaD7rnjAZcZ/mc1HfWEIkEhI/Cc": {"Fast", "Running"}}
     assert _md_digests(text) == ["oJyE"]
+
+
+def test_an_exit_whose_consensus_lacks_a_relay_is_not_ready(tmp_path: Path) -> None:
+    net = _fake_network(tmp_path)
+    exits = net.by_role(Role.EXIT)
+    assert exits_missing_relays(net) == [e.name for e in exits]  # no consensus yet
+
+    def consensus(relays: list[Node]) -> str:
+        return "network-status-version 3\n" + "".join(
+            f"r {n.name} {_b64_id(n)} AAAA 2038-01-01 00:00:00 127.0.0.1 1 0\ns Running\n"
+            for n in relays)
+
+    for exit_, listed in zip(exits, (net.relays, net.relays[:-1]), strict=True):
+        net.node_dir(exit_).mkdir(parents=True, exist_ok=True)
+        (net.node_dir(exit_) / "cached-consensus").write_text(consensus(listed))
+    assert exits_missing_relays(net) == [exits[1].name]
 
 
 # --- the command line ---------------------------------------------------------------------

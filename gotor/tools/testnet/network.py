@@ -4,8 +4,9 @@
 files, ``network.json``); ``start(net)`` starts the web/DNS services, the
 authorities and the relays together, waits until *every* authority serves a
 consensus listing every relay as Running (exits flagged Exit) — clients that
-start earlier get 404s and back off for long — and only then starts the C tor
-client and waits for its "Bootstrapped 100%".  Every wait is bounded; a
+start earlier get 404s and back off for long — and every exit's own consensus
+lists every relay (an exit refuses streams from relays it does not know); only
+then it starts the C tor client and waits for its "Bootstrapped 100%".  Every wait is bounded; a
 timeout, or a node that exits early, stops everything started and raises a
 :class:`TestnetError` that names what was missing and quotes the relevant log
 lines.  ``stop(net)`` stops every process by PID.  ``up(root)`` is create +
@@ -326,19 +327,43 @@ def _log_excerpt(net: Network, nodes: Iterable[Node], *, problems_only: bool = T
     return "\n".join(out) or "  (nothing logged)"
 
 
+def exits_missing_relays(net: Network) -> list[str]:
+    """The exits whose own consensus (``cached-consensus``) does not list every relay.
+
+    An exit refuses a BEGIN from a previous hop it does not know as a relay ("Attempt
+    by ... to open a stream from unknown relay", END MISC: connection_exit_begin_conn
+    with RefuseUnknownExits), and a relay may still hold a consensus older than the
+    authorities' when the network looks ready.
+    """
+    wanted = {_b64_id(n) for n in net.relays}
+    out = []
+    for node in net.by_role(Role.EXIT):
+        try:
+            text = (net.node_dir(node) / "cached-consensus").read_text(errors="replace")
+        except OSError:
+            text = ""
+        if not wanted <= _listed(text).keys():
+            out.append(node.name)
+    return out
+
+
 def wait_for_consensus(net: Network, timeout: float = CONSENSUS_TIMEOUT) -> list[ConsensusStatus]:
-    """Wait until every authority serves a consensus listing every relay as needed."""
+    """Wait until every authority serves a consensus listing every relay as needed,
+    and every exit's own consensus lists every relay."""
     deadline = time.monotonic() + timeout
     watched = [n for n in net.nodes if n.role in RELAY_ROLES or n.role is Role.SERVICES]
     while True:
         _check_alive(net, watched)
         statuses = [consensus_status(net, a) for a in net.by_role(Role.AUTHORITY)]
-        if all(s.ready for s in statuses):
+        unaware = exits_missing_relays(net) if all(s.ready for s in statuses) else []
+        if all(s.ready for s in statuses) and not unaware:
             return statuses
         if time.monotonic() > deadline:
             raise TestnetError(
-                f"no consensus listing every relay on every authority after {timeout:.0f} s:\n"
+                f"no consensus listing every relay on every authority and exit after "
+                f"{timeout:.0f} s:\n"
                 + "\n".join(f"  {s.authority}: " + _describe(s) for s in statuses)
+                + "".join(f"\n  {name}: its consensus lacks some relays" for name in unaware)
                 + "\nwarnings in the logs:\n" + _log_excerpt(net, watched))
         time.sleep(_POLL)
 
