@@ -35,6 +35,6 @@ def test_a_consensus_that_does_not_come_in_time_is_reported(tmp_path: Path) -> N
     with pytest.raises(testnet.TestnetError) as info:
         testnet.start(net, consensus_timeout=1)
     message = str(info.value)
-    assert "no consensus listing every relay on every authority after 1 s" in message
+    assert "no consensus listing every relay on every authority and exit after 1 s" in message
     assert "auth0: " in message and "warnings in the logs:" in message
     assert _nothing_runs(net)
