@@ -242,12 +242,10 @@ class TorClient:
         await self.aclose()
 
     async def start(self) -> None:
-        """Open the SOCKS port, bootstrap, then start the directory refresh and the
-        circuit manager.  The port opens first, as C tor's SocksPort does: an
-        application may connect while the client bootstraps, and its request waits
-        for the bootstrap (within the stream connect timeout)."""
-        if self.config.socks is not None:
-            await self._start_socks(*self.config.socks)
+        """Open the SOCKS port (:meth:`open_socks`), bootstrap, then start the directory
+        refresh and the circuit manager.  After a BootstrapError, ``start()`` may be
+        called again; the SOCKS port stays open meanwhile."""
+        await self.open_socks()
         await self.bootstrap()
         self._refresh = self._require_dir().start_refresh()
         self.circmgr.start()
@@ -412,11 +410,19 @@ class TorClient:
                 self._rt.trace("stream-retry", attempt=tries, reason=err.reason)
 
     # --- SOCKS ------------------------------------------------------------------------
-    async def _start_socks(self, host: str, port: int) -> None:
+    async def open_socks(self) -> None:
+        """Listen on the configured SOCKS port, if any and not yet (``socks_address``
+        says where).  As C tor's SocksPort, it may open before the client has started:
+        a request that comes early waits for :meth:`start` (within the stream connect
+        timeout)."""
+        if self.config.socks is None or self._socks is not None:
+            return
+        if self._closed:
+            raise LocalError("the client is closed")
         self._socks = SocksServer(self._rt, self._socks_connect, resolve=self._socks_resolve,
                                   resolve_ptr=self._socks_resolve_ptr,
                                   handshake_timeout=self.config.socks_handshake_timeout)
-        self.socks_address = (await self._socks.start(host, port)).address
+        self.socks_address = (await self._socks.start(*self.config.socks)).address
 
     async def _until_started(self) -> None:
         """What a SOCKS request does first: wait until the client has started."""

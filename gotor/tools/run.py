@@ -118,43 +118,35 @@ def _progress(event: BootstrapEvent) -> None:
         log.log(NOTICE, "Bootstrapped %d%% (%s): %s", event.percent, event.tag, event.summary)
 
 
-async def _attempt(config: ClientConfig, stop: asyncio.Event, serving: asyncio.Event) -> bool:
-    """One client from bootstrap to shutdown; False if its bootstrap failed."""
+async def _client_loop(config: ClientConfig, stop: asyncio.Event,
+                       serving: asyncio.Event) -> None:
+    """One client: its SOCKS port opens at once, as C tor's does, and stays open while
+    a bootstrap that fails (no authority reachable yet) is tried again and again."""
     client = TorClient(AsyncioRuntime(), config, on_progress=_progress)
     try:
-        await client.start()
-    except BootstrapError as exc:
-        await client.aclose()
-        log.warning("Bootstrap failed: %s", exc)
-        return False
-    except BaseException:
-        await client.aclose()
-        raise
-    serving.set()
-    try:
+        await client.open_socks()
         if client.socks_address is not None:
             host, port = client.socks_address
             log.log(NOTICE, "Opened Socks listener connection (ready) on %s:%d", host, port)
+        for attempt in itertools.count():
+            try:
+                await client.start()
+                break
+            except BootstrapError as exc:
+                log.warning("Bootstrap failed: %s", exc)
+            delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]
+            log.log(NOTICE, "Trying to bootstrap again in %.0f seconds.", delay)
+            try:
+                await asyncio.wait_for(stop.wait(), delay)
+                return
+            except TimeoutError:
+                pass
+        serving.set()
         await stop.wait()
-    finally:
         log.log(NOTICE, "Closing %d circuits and the SOCKS listener.",
                 len(client.circmgr.circuits()))
+    finally:
         await client.aclose()
-    return True
-
-
-async def _client_loop(config: ClientConfig, stop: asyncio.Event,
-                       serving: asyncio.Event) -> None:
-    for attempt in itertools.count():
-        if await _attempt(config, stop, serving):
-            return
-        delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]
-        log.log(NOTICE, "Trying to bootstrap again in %.0f seconds.", delay)
-        try:
-            await asyncio.wait_for(stop.wait(), delay)
-            return
-        except TimeoutError:
-            pass
 
 
 async def serve(config: ClientConfig) -> int:

@@ -88,7 +88,13 @@ def test_a_failing_bootstrap_is_retried_and_a_signal_ends_it_cleanly(tmp_path: P
                                                                      sig: signal.Signals) -> None:
     proc = _start(tmp_path)
     try:
-        lines = _read_until(proc, "Trying to bootstrap again in 5 seconds")
+        lines = _read_until(proc, "Opened Socks listener connection (ready) on 127.0.0.1:")
+        port = int(lines[-1].rsplit(":", 1)[1])
+        lines += _read_until(proc, "Trying to bootstrap again in 5 seconds")
+        # as C tor's, the SOCKS port is open while the client bootstraps, and stays open
+        # (the same port) while it waits to try again
+        with socket.create_connection(("127.0.0.1", port), timeout=10):
+            pass
         proc.send_signal(sig)
         out, _ = proc.communicate(timeout=20)
     finally:
@@ -101,6 +107,7 @@ def test_a_failing_bootstrap_is_retried_and_a_signal_ends_it_cleanly(tmp_path: P
     assert "ignoring RunAsDaemon, an option gotor does not support" in text
     assert "[notice] Bootstrapped 0% (starting): Starting" in text
     assert "[warn] Bootstrap failed:" in text
+    assert text.index("Opened Socks listener") < text.index("Bootstrapped 0%")
     assert f"Catching signal {sig.name}, exiting cleanly." in text
     assert "Traceback" not in text
 
