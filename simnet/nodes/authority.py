@@ -50,7 +50,7 @@ from gotor.runtime.api import ByteStream
 from simnet.net import Network
 from simnet.nodes.bwweights import bandwidth_weights, totals
 from simnet.nodes.dircache import AuthCertEntry, DirDocuments
-from simnet.nodes.http import parse_head, response
+from simnet.nodes.http import read_request, response
 from simnet.nodes.keys import AuthorityKeys
 from simnet.nodes.relay import RelayInfo, RelayNode
 
@@ -168,19 +168,15 @@ class AuthorityNode:
     async def _serve_http(self, stream: ByteStream) -> None:
         """Plain HTTP/1.0 on the DirPort (dir-spec §4, for clients that do not tunnel)."""
         rt, cache = self.relay.rt, self.relay.dir_cache
-        buf = bytearray()
         try:
-            while (head := parse_head(buf)) is None:
-                data = await stream.read()
-                if not data:
-                    return
-                buf += data
+            got = await read_request(stream)
         except ProtocolError:
-            head = None
-        if head is None or cache is None:
-            reply = response(400 if head is None else 404, now=rt.wallclock())
+            reply = response(400, now=rt.wallclock())
         else:
-            reply = cache.respond(head[0], now=rt.wallclock(), client=stream.peer[0])
+            if got is None:
+                return  # the client left before asking anything
+            reply = (response(404, now=rt.wallclock()) if cache is None
+                     else cache.respond(got[0], now=rt.wallclock(), client=stream.peer[0]))
         stream.write(reply)
         await stream.drain()
 

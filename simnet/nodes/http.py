@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote
 
 from gotor.errors import ProtocolError
+from gotor.runtime.api import ByteStream
 
 MAX_HEAD = 16 * 1024
 _END = b"\r\n\r\n"
@@ -86,6 +87,19 @@ def parse_head(buf: bytes | bytearray) -> tuple[HttpRequest, int] | None:
     if not set(method.encode()) <= _TOKEN_CHARS or version not in ("HTTP/1.0", "HTTP/1.1"):
         raise ProtocolError(f"bad HTTP request line {lines[0][:60]!r}")
     return HttpRequest(method, target, version, _headers(lines[1:])), end + len(_END)
+
+
+async def read_request(stream: ByteStream) -> tuple[HttpRequest, bytes] | None:
+    """Read a request head from ``stream``: the head and the bytes after it, or None if
+    the stream ended first; ProtocolError for a malformed head."""
+    buf = bytearray()
+    while (head := parse_head(buf)) is None:
+        data = await stream.read()
+        if not data:
+            return None
+        buf += data
+    request, used = head
+    return request, bytes(buf[used:])
 
 
 def _headers(lines: list[str]) -> dict[str, str]:

@@ -20,7 +20,7 @@ from gotor.errors import NetworkError, ProtocolError
 from gotor.runtime.api import ByteStream
 from simnet.content import ContentChecker, ContentReader
 from simnet.net import Host
-from simnet.nodes.http import HttpRequest, parse_head, response, response_head
+from simnet.nodes.http import HttpRequest, read_request, response, response_head
 
 MAX_BYTES = 1 << 32
 _CHUNK = 64 * 1024
@@ -48,18 +48,14 @@ class WebServer:
 
     async def _serve(self, stream: ByteStream) -> None:
         rt = self.host.runtime
-        buf = bytearray()
         try:
-            while (head := parse_head(buf)) is None:
-                data = await stream.read()
-                if not data:
-                    return
-                buf += data
+            got = await read_request(stream)
         except ProtocolError:
             await self._reply(stream, 400, b"bad request\n", "-", "-")
             return
-        request, used = head
-        body = bytes(buf[used:])
+        if got is None:
+            return  # the client left before asking anything
+        request, body = got
         try:
             await self._route(stream, request, body)
         except ProtocolError:
